@@ -1,0 +1,102 @@
+//! The HTTP API (axum). **Only this module knows HTTP**: handlers translate
+//! requests into calls on the intake/review stages and their errors into
+//! RFC 9457 problem details; no business rule lives here.
+//!
+//! Routes:
+//!
+//! | method | path | who |
+//! |---|---|---|
+//! | POST | `/v1/orders/{line}` | any caller |
+//! | GET | `/v1/orders/{id}` | the order's tenant, staff |
+//! | POST | `/v1/validate/{line}` | any caller |
+//! | GET | `/v1/business-lines` | any caller |
+//! | GET | `/v1/business-lines/{line}/schema` | any caller |
+//! | GET | `/v1/review` | reviewer, operator, admin |
+//! | POST | `/v1/review/{id}/release` | reviewer, operator, admin |
+//! | POST | `/v1/review/{id}/reject` | reviewer, operator, admin |
+//! | GET | `/healthz`, `/readyz` | anyone |
+
+mod extract;
+mod lines;
+mod orders;
+pub mod problem;
+mod review;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use tower_http::trace::TraceLayer;
+
+use crate::auth::Authenticator;
+use crate::intake::Intake;
+use crate::review::Review;
+use crate::schema::SchemaRegistry;
+use crate::store::Store;
+use problem::ApiProblem;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub schemas: Arc<SchemaRegistry>,
+    pub store: Store,
+    pub intake: Intake,
+    pub review: Review,
+    pub auth: Arc<Authenticator>,
+    pub max_body_bytes: usize,
+}
+
+impl AppState {
+    pub fn new(schemas: Arc<SchemaRegistry>, store: Store, auth: Authenticator, max_body_bytes: usize) -> Self {
+        AppState {
+            intake: Intake::new(schemas.clone(), store.clone()),
+            review: Review::new(schemas.clone(), store.clone()),
+            schemas,
+            store,
+            auth: Arc::new(auth),
+            max_body_bytes,
+        }
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    let max_body_bytes = state.max_body_bytes;
+    Router::new()
+        .route("/v1/orders/{line_or_id}", post(orders::submit).get(orders::get))
+        .route("/v1/validate/{line}", post(orders::validate))
+        .route("/v1/business-lines", get(lines::list))
+        .route("/v1/business-lines/{line}/schema", get(lines::schema))
+        .route("/v1/review", get(review::queue))
+        .route("/v1/review/{id}/release", post(review::release))
+        .route("/v1/review/{id}/reject", post(review::reject))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .fallback(|| async { ApiProblem::not_found("no such endpoint; see /v1/business-lines and the README") })
+        .method_not_allowed_fallback(|| async {
+            ApiProblem::new(StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "Method Not Allowed", "this endpoint does not take that method")
+        })
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiProblem> {
+    state.store.ping().await.map_err(|e| {
+        tracing::warn!(error = %e, "readiness check failed");
+        ApiProblem::new(StatusCode::SERVICE_UNAVAILABLE, "not-ready", "Service Unavailable", "the store is not reachable")
+    })?;
+    Ok("ready")
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, then lets
+/// in-flight requests finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+}

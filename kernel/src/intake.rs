@@ -1,0 +1,135 @@
+//! Intake: one submitted order, checked and stored durably.
+//!
+//! **Invariant:** an order the hub answered `202 Accepted` for is stored,
+//! with its original submission, normalized form, timeline and (when it
+//! continues) its outbox job, all in one transaction. An invalid order is
+//! answered with its problems and not stored: nothing was accepted.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::auth::Principal;
+use crate::problem::Problem;
+use crate::schema::SchemaRegistry;
+use crate::store::{Created, IdempotencyClaim, NewOrder, Store, StoreError};
+use crate::timeline::{Actor, EventKind, NewEvent, OrderStatus};
+use crate::validate::{self, Outcome, Verdict};
+
+/// Longest accepted `Idempotency-Key`.
+pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IntakeError {
+    #[error("unknown business line '{0}'")]
+    UnknownLine(String),
+    #[error("the order has {} problem(s)", .0.problems.len())]
+    Invalid(Verdict),
+    #[error("idempotency key already used for a different request")]
+    KeyReused { order_id: String },
+    #[error("idempotency key must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} visible ASCII characters")]
+    BadKey,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What the customer is told after a successful submission.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Accepted {
+    pub order_id: String,
+    pub status: OrderStatus,
+    /// Reviewable problems staff will look at (empty when queued).
+    pub problems: Vec<Problem>,
+    /// True when an earlier submission with the same idempotency key is returned.
+    pub replayed: bool,
+}
+
+/// The intake stage.
+#[derive(Debug, Clone)]
+pub struct Intake {
+    schemas: Arc<SchemaRegistry>,
+    store: Store,
+}
+
+impl Intake {
+    pub fn new(schemas: Arc<SchemaRegistry>, store: Store) -> Self {
+        Intake { schemas, store }
+    }
+
+    /// Dry run: the verdict without storing anything.
+    pub fn dry_run(&self, line: &str, order: Value) -> Result<Verdict, IntakeError> {
+        let schema = self.schemas.latest(line).ok_or_else(|| IntakeError::UnknownLine(line.to_owned()))?;
+        Ok(validate::check(&schema, order))
+    }
+
+    /// Checks and stores one submission. `body` is the request body exactly
+    /// as received (kept as the original submission), `order` its parsed form.
+    pub async fn submit(
+        &self,
+        caller: &Principal,
+        line: &str,
+        body: &str,
+        order: Value,
+        idempotency_key: Option<&str>,
+    ) -> Result<Accepted, IntakeError> {
+        let claim = idempotency_key
+            .map(|key| {
+                let valid = !key.is_empty() && key.len() <= MAX_IDEMPOTENCY_KEY_LEN && key.bytes().all(|b| b.is_ascii_graphic());
+                valid.then(|| IdempotencyClaim { key: key.to_owned(), request_hash: request_hash(line, body) })
+            })
+            .map(|claim| claim.ok_or(IntakeError::BadKey))
+            .transpose()?;
+        let schema = self.schemas.latest(line).ok_or_else(|| IntakeError::UnknownLine(line.to_owned()))?;
+        let verdict = validate::check(&schema, order);
+        let (status, outcome_event) = match verdict.outcome {
+            Outcome::Invalid => return Err(IntakeError::Invalid(verdict)),
+            Outcome::Valid => (
+                OrderStatus::Queued,
+                NewEvent::new(EventKind::Queued, Actor::System, "Order accepted and queued for processing"),
+            ),
+            Outcome::NeedsReview => (
+                OrderStatus::NeedsReview,
+                NewEvent::new(EventKind::NeedsReview, Actor::System, "Some details are being checked by our staff")
+                    .with_detail(json!({ "problems": verdict.problems })),
+            ),
+        };
+        let order_id = uuid::Uuid::now_v7().to_string();
+        tracing::info!(order_id, line, status = status.as_str(), "order accepted");
+        let new_order = NewOrder {
+            id: order_id,
+            tenant: caller.owning_tenant().to_owned(),
+            line: line.to_owned(),
+            schema_version: schema.version,
+            status,
+            submission: body.to_owned(),
+            customer_reference: verdict.normalized.get("customer_reference").and_then(Value::as_str).map(str::to_owned),
+            normalized: verdict.normalized,
+            problems: verdict.problems.clone(),
+            events: vec![
+                NewEvent::new(EventKind::Received, caller.actor(), "Order received"),
+                NewEvent::new(EventKind::Normalized, Actor::System, "Order details checked")
+                    .with_detail(json!({ "schema_version": schema.version, "problems": verdict.problems.len() })),
+                outcome_event,
+            ],
+        };
+        match self.store.create_order(&new_order, claim.as_ref()).await? {
+            Created::New(order_id) => Ok(Accepted { order_id, status, problems: verdict.problems, replayed: false }),
+            Created::Replayed { order_id, same_request: true } => {
+                let stored = self.store.order(&order_id).await?.ok_or_else(|| {
+                    StoreError::Corrupt(format!("idempotency key points at missing order {order_id}"))
+                })?;
+                Ok(Accepted { order_id, status: stored.status, problems: stored.problems, replayed: true })
+            }
+            Created::Replayed { order_id, same_request: false } => Err(IntakeError::KeyReused { order_id }),
+        }
+    }
+}
+
+fn request_hash(line: &str, body: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(line.as_bytes());
+    hasher.update([0]);
+    hasher.update(body.as_bytes());
+    hex::encode(hasher.finalize())
+}

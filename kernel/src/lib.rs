@@ -1,0 +1,34 @@
+//! # Order Hub kernel
+//!
+//! Takes customer orders in, normalizes and validates them against their
+//! business line's schema, parks fixable ones for staff review, and keeps
+//! every step durable and audited.
+//!
+//! # Layout
+//!
+//! Data flows one way through these modules (see `ARCHITECTURE.md`):
+//!
+//! - [`config`]: `hub.toml` + environment → a checked [`config::HubConfig`].
+//! - [`schema`]: loads and checks `schemas/*.json` into a [`schema::SchemaRegistry`].
+//! - [`normalize`]: messy order → canonical order + problems (schema-driven).
+//! - [`validate`]: normalization + JSON Schema → a [`validate::Verdict`].
+//! - [`intake`]: accepts an order durably (idempotency, one transaction).
+//! - [`review`]: the staff review queue: list, release with corrections, reject.
+//! - [`timeline`]: the event vocabulary and actors of the audit trail.
+//! - [`store`]: sqlx persistence on SQLite (default) or PostgreSQL.
+//! - [`auth`]: API keys → principals and roles.
+//! - [`api`]: the HTTP surface (axum); the only module that knows HTTP.
+//! - [`telemetry`]: tracing set-up.
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod intake;
+pub mod normalize;
+pub mod problem;
+pub mod review;
+pub mod schema;
+pub mod store;
+pub mod telemetry;
+pub mod timeline;
+pub mod validate;

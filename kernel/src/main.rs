@@ -1,0 +1,192 @@
+//! `hub`: the Order Hub binary.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+use hub_kernel::api::{self, AppState};
+use hub_kernel::auth::Authenticator;
+use hub_kernel::config::HubConfig;
+use hub_kernel::schema::{LineSchema, SchemaRegistry};
+use hub_kernel::store::Store;
+use hub_kernel::telemetry;
+use hub_kernel::validate::{self, Outcome};
+
+#[derive(Parser)]
+#[command(name = "hub", version, about = "Order Hub: normalize, validate, review and route customer orders")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the hub's HTTP API.
+    Serve {
+        /// Configuration file; without it the embedded default (examples/hub.toml) is used.
+        #[arg(long, env = "HUB_CONFIG")]
+        config: Option<PathBuf>,
+        /// Address to listen on, e.g. 127.0.0.1:8080.
+        #[arg(long, env = "HUB_LISTEN")]
+        listen: Option<std::net::SocketAddr>,
+        /// sqlite:FILE or postgres://…
+        #[arg(long = "database", env = "HUB_DATABASE_URL")]
+        database_url: Option<String>,
+        /// Folder of business-line schemas.
+        #[arg(long = "schemas", env = "HUB_SCHEMAS_DIR")]
+        schemas_dir: Option<PathBuf>,
+    },
+    /// Normalize and validate one order file; prints the normalized order or its problems.
+    /// Exit code 0: valid; 1: needs review or invalid; 2: usage or I/O error.
+    Validate {
+        line: String,
+        order: PathBuf,
+        #[arg(long = "schemas", env = "HUB_SCHEMAS_DIR", default_value = "schemas")]
+        schemas_dir: PathBuf,
+    },
+    /// Work with business-line schemas.
+    Schemas {
+        #[command(subcommand)]
+        command: SchemasCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum SchemasCommand {
+    /// Check every schema in DIR (default: ./schemas); exit 1 listing every mistake.
+    Check { dir: Option<PathBuf> },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve { config, listen, database_url, schemas_dir } => {
+            serve(config.as_deref(), listen, database_url, schemas_dir).map(|()| ExitCode::SUCCESS)
+        }
+        Command::Validate { line, order, schemas_dir } => validate_file(&line, &order, &schemas_dir),
+        Command::Schemas { command: SchemasCommand::Check { dir } } => {
+            check_schemas(&dir.unwrap_or_else(|| PathBuf::from("schemas")))
+        }
+    };
+    result.unwrap_or_else(|e| {
+        eprintln!("error: {e:#}");
+        ExitCode::from(2)
+    })
+}
+
+fn load_schemas(dir: &Path) -> Result<SchemaRegistry> {
+    SchemaRegistry::load_dir(dir).map_err(|errors| anyhow::anyhow!("{errors}"))
+}
+
+fn check_schemas(dir: &Path) -> Result<ExitCode> {
+    match SchemaRegistry::load_dir(dir) {
+        Ok(registry) => {
+            for schema in registry.lines() {
+                println!("ok  {} v{} ({})", schema.line, schema.version, schema.title);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(errors) => {
+            eprint!("{errors}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+fn validate_file(line: &str, order: &Path, schemas_dir: &Path) -> Result<ExitCode> {
+    let registry = load_schemas(schemas_dir)?;
+    let schema: Arc<LineSchema> = registry
+        .latest(line)
+        .with_context(|| format!("unknown business line '{line}' in {}", schemas_dir.display()))?;
+    let text = std::fs::read_to_string(order).with_context(|| format!("cannot read {}", order.display()))?;
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not valid JSON", order.display()))?;
+    let verdict = validate::check(&schema, value);
+    println!("{}", serde_json::to_string_pretty(&verdict).context("cannot print the verdict")?);
+    Ok(if verdict.outcome == Outcome::Valid { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+fn serve(
+    config_path: Option<&Path>,
+    listen: Option<std::net::SocketAddr>,
+    database_url: Option<String>,
+    schemas_dir: Option<PathBuf>,
+) -> Result<()> {
+    let mut config = HubConfig::load(config_path)?;
+    if let Some(listen) = listen {
+        config.listen = listen;
+    }
+    if let Some(url) = database_url {
+        config.database_url = url;
+    }
+    if let Some(dir) = schemas_dir {
+        config.schemas_dir = dir;
+    }
+    telemetry::init(config.log_format);
+    if config_path.is_none() {
+        tracing::warn!("running on the embedded default configuration with its well-known DEMO API keys; use --config for anything but a local trial");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let schemas = Arc::new(load_schemas(&config.schemas_dir)?);
+        let auth = Authenticator::from_config(&config.principals).map_err(|e| anyhow::anyhow!("invalid principals: {e}"))?;
+        let store = Store::connect(&config.database_url)
+            .await
+            .with_context(|| format!("cannot open the store ({})", redact_url(&config.database_url)))?;
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        tracing::info!(
+            listen = %config.listen,
+            store = %redact_url(&config.database_url),
+            lines = schemas.lines().count(),
+            "order hub ready"
+        );
+        let state = AppState::new(schemas, store.clone(), auth, config.max_body_bytes);
+        api::serve(listener, state, shutdown_signal()).await.context("HTTP server failed")?;
+        store.close().await;
+        tracing::info!("order hub stopped");
+        Ok(())
+    })
+}
+
+/// A database URL with any password replaced, for logs and errors.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:**REDACTED**{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown requested; finishing in-flight requests");
+}

@@ -1,0 +1,124 @@
+//! The review queue: staff fix what the schema calls fixable.
+//!
+//! Corrections are a JSON Merge Patch (RFC 7396) on the normalized order and
+//! are re-checked with the very rules intake used (normalization is
+//! idempotent), so a release can never smuggle in an invalid order.
+//!
+//! **Invariant:** every staff action is on the order's timeline with the
+//! staff member as actor, in the same transaction as the status change.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use crate::auth::Principal;
+use crate::schema::SchemaRegistry;
+use crate::store::{OrderRecord, ReviewDecision, Store, StoreError};
+use crate::timeline::{Actor, EventKind, NewEvent, OrderStatus};
+use crate::validate::{self, Outcome, Verdict};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReviewError {
+    #[error("order {0} not found")]
+    NotFound(String),
+    #[error("order {id} is {status}, not waiting for review", status = .status.as_str())]
+    NotInReview { id: String, status: OrderStatus },
+    #[error("the corrected order still has {} problem(s)", .0.problems.len())]
+    StillInvalid(Verdict),
+    #[error("a rejection needs a reason the customer can act on")]
+    MissingReason,
+    #[error("the schema version {version} of line '{line}' is no longer loaded")]
+    SchemaGone { line: String, version: u32 },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug, Clone)]
+pub struct Review {
+    schemas: Arc<SchemaRegistry>,
+    store: Store,
+}
+
+impl Review {
+    pub fn new(schemas: Arc<SchemaRegistry>, store: Store) -> Self {
+        Review { schemas, store }
+    }
+
+    pub async fn queue(&self, after: Option<(&str, &str)>, limit: u32) -> Result<Vec<OrderRecord>, ReviewError> {
+        Ok(self.store.review_queue(after, limit).await?)
+    }
+
+    async fn in_review(&self, order_id: &str) -> Result<OrderRecord, ReviewError> {
+        let order = self.store.order(order_id).await?.ok_or_else(|| ReviewError::NotFound(order_id.to_owned()))?;
+        if order.status != OrderStatus::NeedsReview {
+            return Err(ReviewError::NotInReview { id: order.id, status: order.status });
+        }
+        Ok(order)
+    }
+
+    /// Applies `corrections` and releases the order if it is now valid.
+    pub async fn release(
+        &self,
+        staff: &Principal,
+        order_id: &str,
+        corrections: Option<&Value>,
+        note: Option<&str>,
+    ) -> Result<OrderRecord, ReviewError> {
+        let order = self.in_review(order_id).await?;
+        let schema = self
+            .schemas
+            .version(&order.line, order.schema_version)
+            .ok_or_else(|| ReviewError::SchemaGone { line: order.line.clone(), version: order.schema_version })?;
+        let mut corrected = order.normalized.clone();
+        if let Some(patch) = corrections {
+            json_patch::merge(&mut corrected, patch);
+        }
+        let verdict = validate::check(&schema, corrected);
+        if verdict.outcome != Outcome::Valid {
+            return Err(ReviewError::StillInvalid(verdict));
+        }
+        let decision = ReviewDecision {
+            order_id: order.id.clone(),
+            expected_revision: order.revision,
+            status: OrderStatus::Queued,
+            normalized: verdict.normalized,
+            problems: Vec::new(),
+            events: vec![
+                NewEvent::new(EventKind::Reviewed, staff.actor(), "Details checked and completed by our staff").with_detail(
+                    json!({ "corrections": corrections, "note": note, "resolved": order.problems }),
+                ),
+                NewEvent::new(EventKind::Queued, Actor::System, "Order accepted and queued for processing"),
+            ],
+        };
+        self.store.decide_review(&decision).await?;
+        tracing::info!(order_id, reviewer = staff.id, "order released from review");
+        self.store.order(order_id).await?.ok_or_else(|| ReviewError::NotFound(order_id.to_owned()))
+    }
+
+    /// Rejects the order; `reason` is shown to the customer.
+    pub async fn reject(
+        &self,
+        staff: &Principal,
+        order_id: &str,
+        reason: &str,
+        note: Option<&str>,
+    ) -> Result<OrderRecord, ReviewError> {
+        if reason.trim().is_empty() {
+            return Err(ReviewError::MissingReason);
+        }
+        let order = self.in_review(order_id).await?;
+        let decision = ReviewDecision {
+            order_id: order.id.clone(),
+            expected_revision: order.revision,
+            status: OrderStatus::Rejected,
+            normalized: order.normalized.clone(),
+            problems: order.problems.clone(),
+            events: vec![
+                NewEvent::new(EventKind::Rejected, staff.actor(), reason.trim()).with_detail(json!({ "note": note })),
+            ],
+        };
+        self.store.decide_review(&decision).await?;
+        tracing::info!(order_id, reviewer = staff.id, "order rejected in review");
+        self.store.order(order_id).await?.ok_or_else(|| ReviewError::NotFound(order_id.to_owned()))
+    }
+}
