@@ -106,7 +106,11 @@ impl Authenticator {
     pub fn from_config(principals: &[PrincipalConfig]) -> Result<Self, String> {
         let mut by_digest = HashMap::new();
         for p in principals {
-            let principal = Principal { id: p.id.clone(), role: p.role, tenant: p.tenant.clone() };
+            let principal = Principal {
+                id: p.id.clone(),
+                role: p.role,
+                tenant: p.tenant.clone(),
+            };
             if by_digest.insert(p.key_digest()?, principal).is_some() {
                 return Err(format!("principal '{}' shares its key with another", p.id));
             }
@@ -124,12 +128,22 @@ mod tests {
     use super::*;
 
     fn config(id: &str, role: Role, tenant: Option<&str>, key: &str) -> PrincipalConfig {
-        PrincipalConfig { id: id.into(), role, tenant: tenant.map(Into::into), key_sha256: Some(hex::encode(digest(key))), key_env: None }
+        PrincipalConfig {
+            id: id.into(),
+            role,
+            tenant: tenant.map(Into::into),
+            key_sha256: Some(hex::encode(digest(key))),
+            key_env: None,
+        }
     }
 
     #[test]
     fn keys_resolve_to_principals() {
-        let auth = Authenticator::from_config(&[config("acme", Role::Customer, Some("acme"), "k1"), config("li", Role::Reviewer, None, "k2")]).unwrap();
+        let auth = Authenticator::from_config(&[
+            config("acme", Role::Customer, Some("acme"), "k1"),
+            config("li", Role::Reviewer, None, "k2"),
+        ])
+        .unwrap();
         let acme = auth.authenticate("k1").unwrap();
         assert_eq!(acme.actor(), Actor::Customer("acme".into()));
         assert!(acme.may_read("acme") && !acme.may_read("globex"));
@@ -139,7 +153,9 @@ mod tests {
 
     #[test]
     fn shared_keys_are_refused() {
-        let err = Authenticator::from_config(&[config("a", Role::Admin, None, "k"), config("b", Role::Admin, None, "k")]).unwrap_err();
+        let err =
+            Authenticator::from_config(&[config("a", Role::Admin, None, "k"), config("b", Role::Admin, None, "k")])
+                .unwrap_err();
         assert!(err.contains("'b'"));
     }
 }

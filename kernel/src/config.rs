@@ -73,8 +73,10 @@ impl HubConfig {
     pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
         match path {
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                })?;
                 Self::parse(&text, &path.display().to_string())
             }
             None => Self::parse(EMBEDDED_DEFAULT, "(embedded default)"),
@@ -83,8 +85,10 @@ impl HubConfig {
 
     /// Parses and checks a configuration text; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Self, ConfigError> {
-        let config: HubConfig =
-            toml::from_str(text).map_err(|e| ConfigError::Parse { origin: origin.to_owned(), message: e.to_string() })?;
+        let config: HubConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            origin: origin.to_owned(),
+            message: e.to_string(),
+        })?;
         config.check(origin)?;
         Ok(config)
     }
@@ -92,7 +96,10 @@ impl HubConfig {
     fn check(&self, origin: &str) -> Result<(), ConfigError> {
         let mut problems = Vec::new();
         if self.max_body_bytes < 1024 {
-            problems.push(format!("max_body_bytes = {} is too small (at least 1024)", self.max_body_bytes));
+            problems.push(format!(
+                "max_body_bytes = {} is too small (at least 1024)",
+                self.max_body_bytes
+            ));
         }
         let mut ids = std::collections::HashSet::new();
         for (i, p) in self.principals.iter().enumerate() {
@@ -109,7 +116,10 @@ impl HubConfig {
         if problems.is_empty() {
             Ok(())
         } else {
-            Err(ConfigError::Invalid { origin: origin.to_owned(), problems })
+            Err(ConfigError::Invalid {
+                origin: origin.to_owned(),
+                problems,
+            })
         }
     }
 }

@@ -59,7 +59,10 @@ impl Intake {
 
     /// Dry run: the verdict without storing anything.
     pub fn dry_run(&self, line: &str, order: Value) -> Result<Verdict, IntakeError> {
-        let schema = self.schemas.latest(line).ok_or_else(|| IntakeError::UnknownLine(line.to_owned()))?;
+        let schema = self
+            .schemas
+            .latest(line)
+            .ok_or_else(|| IntakeError::UnknownLine(line.to_owned()))?;
         Ok(validate::check(&schema, order))
     }
 
@@ -75,23 +78,39 @@ impl Intake {
     ) -> Result<Accepted, IntakeError> {
         let claim = idempotency_key
             .map(|key| {
-                let valid = !key.is_empty() && key.len() <= MAX_IDEMPOTENCY_KEY_LEN && key.bytes().all(|b| b.is_ascii_graphic());
-                valid.then(|| IdempotencyClaim { key: key.to_owned(), request_hash: request_hash(line, body) })
+                let valid = !key.is_empty()
+                    && key.len() <= MAX_IDEMPOTENCY_KEY_LEN
+                    && key.bytes().all(|b| b.is_ascii_graphic());
+                valid.then(|| IdempotencyClaim {
+                    key: key.to_owned(),
+                    request_hash: request_hash(line, body),
+                })
             })
             .map(|claim| claim.ok_or(IntakeError::BadKey))
             .transpose()?;
-        let schema = self.schemas.latest(line).ok_or_else(|| IntakeError::UnknownLine(line.to_owned()))?;
+        let schema = self
+            .schemas
+            .latest(line)
+            .ok_or_else(|| IntakeError::UnknownLine(line.to_owned()))?;
         let verdict = validate::check(&schema, order);
         let (status, outcome_event) = match verdict.outcome {
             Outcome::Invalid => return Err(IntakeError::Invalid(verdict)),
             Outcome::Valid => (
                 OrderStatus::Queued,
-                NewEvent::new(EventKind::Queued, Actor::System, "Order accepted and queued for processing"),
+                NewEvent::new(
+                    EventKind::Queued,
+                    Actor::System,
+                    "Order accepted and queued for processing",
+                ),
             ),
             Outcome::NeedsReview => (
                 OrderStatus::NeedsReview,
-                NewEvent::new(EventKind::NeedsReview, Actor::System, "Some details are being checked by our staff")
-                    .with_detail(json!({ "problems": verdict.problems })),
+                NewEvent::new(
+                    EventKind::NeedsReview,
+                    Actor::System,
+                    "Some details are being checked by our staff",
+                )
+                .with_detail(json!({ "problems": verdict.problems })),
             ),
         };
         let order_id = uuid::Uuid::now_v7().to_string();
@@ -103,7 +122,11 @@ impl Intake {
             schema_version: schema.version,
             status,
             submission: body.to_owned(),
-            customer_reference: verdict.normalized.get("customer_reference").and_then(Value::as_str).map(str::to_owned),
+            customer_reference: verdict
+                .normalized
+                .get("customer_reference")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
             normalized: verdict.normalized,
             problems: verdict.problems.clone(),
             events: vec![
@@ -114,14 +137,30 @@ impl Intake {
             ],
         };
         match self.store.create_order(&new_order, claim.as_ref()).await? {
-            Created::New(order_id) => Ok(Accepted { order_id, status, problems: verdict.problems, replayed: false }),
-            Created::Replayed { order_id, same_request: true } => {
+            Created::New(order_id) => Ok(Accepted {
+                order_id,
+                status,
+                problems: verdict.problems,
+                replayed: false,
+            }),
+            Created::Replayed {
+                order_id,
+                same_request: true,
+            } => {
                 let stored = self.store.order(&order_id).await?.ok_or_else(|| {
                     StoreError::Corrupt(format!("idempotency key points at missing order {order_id}"))
                 })?;
-                Ok(Accepted { order_id, status: stored.status, problems: stored.problems, replayed: true })
+                Ok(Accepted {
+                    order_id,
+                    status: stored.status,
+                    problems: stored.problems,
+                    replayed: true,
+                })
             }
-            Created::Replayed { order_id, same_request: false } => Err(IntakeError::KeyReused { order_id }),
+            Created::Replayed {
+                order_id,
+                same_request: false,
+            } => Err(IntakeError::KeyReused { order_id }),
         }
     }
 }

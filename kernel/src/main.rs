@@ -16,7 +16,11 @@ use hub_kernel::telemetry;
 use hub_kernel::validate::{self, Outcome};
 
 #[derive(Parser)]
-#[command(name = "hub", version, about = "Order Hub: normalize, validate, review and route customer orders")]
+#[command(
+    name = "hub",
+    version,
+    about = "Order Hub: normalize, validate, review and route customer orders"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -63,13 +67,20 @@ enum SchemasCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve { config, listen, database_url, schemas_dir } => {
-            serve(config.as_deref(), listen, database_url, schemas_dir).map(|()| ExitCode::SUCCESS)
-        }
-        Command::Validate { line, order, schemas_dir } => validate_file(&line, &order, &schemas_dir),
-        Command::Schemas { command: SchemasCommand::Check { dir } } => {
-            check_schemas(&dir.unwrap_or_else(|| PathBuf::from("schemas")))
-        }
+        Command::Serve {
+            config,
+            listen,
+            database_url,
+            schemas_dir,
+        } => serve(config.as_deref(), listen, database_url, schemas_dir).map(|()| ExitCode::SUCCESS),
+        Command::Validate {
+            line,
+            order,
+            schemas_dir,
+        } => validate_file(&line, &order, &schemas_dir),
+        Command::Schemas {
+            command: SchemasCommand::Check { dir },
+        } => check_schemas(&dir.unwrap_or_else(|| PathBuf::from("schemas"))),
     };
     result.unwrap_or_else(|e| {
         eprintln!("error: {e:#}");
@@ -102,11 +113,18 @@ fn validate_file(line: &str, order: &Path, schemas_dir: &Path) -> Result<ExitCod
         .latest(line)
         .with_context(|| format!("unknown business line '{line}' in {}", schemas_dir.display()))?;
     let text = std::fs::read_to_string(order).with_context(|| format!("cannot read {}", order.display()))?;
-    let value: serde_json::Value = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not valid JSON", order.display()))?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", order.display()))?;
     let verdict = validate::check(&schema, value);
-    println!("{}", serde_json::to_string_pretty(&verdict).context("cannot print the verdict")?);
-    Ok(if verdict.outcome == Outcome::Valid { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&verdict).context("cannot print the verdict")?
+    );
+    Ok(if verdict.outcome == Outcome::Valid {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn serve(
@@ -127,12 +145,18 @@ fn serve(
     }
     telemetry::init(config.log_format);
     if config_path.is_none() {
-        tracing::warn!("running on the embedded default configuration with its well-known DEMO API keys; use --config for anything but a local trial");
+        tracing::warn!(
+            "running on the embedded default configuration with its well-known DEMO API keys; use --config for anything but a local trial"
+        );
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let schemas = Arc::new(load_schemas(&config.schemas_dir)?);
-        let auth = Authenticator::from_config(&config.principals).map_err(|e| anyhow::anyhow!("invalid principals: {e}"))?;
+        let auth =
+            Authenticator::from_config(&config.principals).map_err(|e| anyhow::anyhow!("invalid principals: {e}"))?;
         let store = Store::connect(&config.database_url)
             .await
             .with_context(|| format!("cannot open the store ({})", redact_url(&config.database_url)))?;
@@ -146,7 +170,9 @@ fn serve(
             "order hub ready"
         );
         let state = AppState::new(schemas, store.clone(), auth, config.max_body_bytes);
-        api::serve(listener, state, shutdown_signal()).await.context("HTTP server failed")?;
+        api::serve(listener, state, shutdown_signal())
+            .await
+            .context("HTTP server failed")?;
         store.close().await;
         tracing::info!("order hub stopped");
         Ok(())

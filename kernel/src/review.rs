@@ -49,9 +49,16 @@ impl Review {
     }
 
     async fn in_review(&self, order_id: &str) -> Result<OrderRecord, ReviewError> {
-        let order = self.store.order(order_id).await?.ok_or_else(|| ReviewError::NotFound(order_id.to_owned()))?;
+        let order = self
+            .store
+            .order(order_id)
+            .await?
+            .ok_or_else(|| ReviewError::NotFound(order_id.to_owned()))?;
         if order.status != OrderStatus::NeedsReview {
-            return Err(ReviewError::NotInReview { id: order.id, status: order.status });
+            return Err(ReviewError::NotInReview {
+                id: order.id,
+                status: order.status,
+            });
         }
         Ok(order)
     }
@@ -65,10 +72,13 @@ impl Review {
         note: Option<&str>,
     ) -> Result<OrderRecord, ReviewError> {
         let order = self.in_review(order_id).await?;
-        let schema = self
-            .schemas
-            .version(&order.line, order.schema_version)
-            .ok_or_else(|| ReviewError::SchemaGone { line: order.line.clone(), version: order.schema_version })?;
+        let schema =
+            self.schemas
+                .version(&order.line, order.schema_version)
+                .ok_or_else(|| ReviewError::SchemaGone {
+                    line: order.line.clone(),
+                    version: order.schema_version,
+                })?;
         let mut corrected = order.normalized.clone();
         if let Some(patch) = corrections {
             json_patch::merge(&mut corrected, patch);
@@ -84,15 +94,25 @@ impl Review {
             normalized: verdict.normalized,
             problems: Vec::new(),
             events: vec![
-                NewEvent::new(EventKind::Reviewed, staff.actor(), "Details checked and completed by our staff").with_detail(
-                    json!({ "corrections": corrections, "note": note, "resolved": order.problems }),
+                NewEvent::new(
+                    EventKind::Reviewed,
+                    staff.actor(),
+                    "Details checked and completed by our staff",
+                )
+                .with_detail(json!({ "corrections": corrections, "note": note, "resolved": order.problems })),
+                NewEvent::new(
+                    EventKind::Queued,
+                    Actor::System,
+                    "Order accepted and queued for processing",
                 ),
-                NewEvent::new(EventKind::Queued, Actor::System, "Order accepted and queued for processing"),
             ],
         };
         self.store.decide_review(&decision).await?;
         tracing::info!(order_id, reviewer = staff.id, "order released from review");
-        self.store.order(order_id).await?.ok_or_else(|| ReviewError::NotFound(order_id.to_owned()))
+        self.store
+            .order(order_id)
+            .await?
+            .ok_or_else(|| ReviewError::NotFound(order_id.to_owned()))
     }
 
     /// Rejects the order; `reason` is shown to the customer.
@@ -119,6 +139,9 @@ impl Review {
         };
         self.store.decide_review(&decision).await?;
         tracing::info!(order_id, reviewer = staff.id, "order rejected in review");
-        self.store.order(order_id).await?.ok_or_else(|| ReviewError::NotFound(order_id.to_owned()))
+        self.store
+            .order(order_id)
+            .await?
+            .ok_or_else(|| ReviewError::NotFound(order_id.to_owned()))
     }
 }

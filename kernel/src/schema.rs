@@ -50,7 +50,10 @@ pub struct LineSchema {
 
 impl fmt::Debug for LineSchema {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LineSchema").field("line", &self.line).field("version", &self.version).finish_non_exhaustive()
+        f.debug_struct("LineSchema")
+            .field("line", &self.line)
+            .field("version", &self.version)
+            .finish_non_exhaustive()
     }
 }
 
@@ -63,7 +66,13 @@ pub struct SchemaRegistry {
 impl SchemaRegistry {
     /// Loads every `<line>.v<N>.json` in `dir`. Other files (README.md) are ignored.
     pub fn load_dir(dir: &Path) -> Result<Self, SchemaErrors> {
-        let whole = |reason: String| SchemaErrors(vec![SchemaError { file: dir.to_owned(), location: None, reason }]);
+        let whole = |reason: String| {
+            SchemaErrors(vec![SchemaError {
+                file: dir.to_owned(),
+                location: None,
+                reason,
+            }])
+        };
         let entries = std::fs::read_dir(dir).map_err(|e| whole(format!("cannot read schema directory: {e}")))?;
         let mut files: Vec<PathBuf> = entries
             .filter_map(Result::ok)
@@ -78,18 +87,31 @@ impl SchemaRegistry {
         let mut errors = Vec::new();
         for file in files {
             let loaded = std::fs::read(&file)
-                .map_err(|e| vec![SchemaError { file: file.clone(), location: None, reason: format!("cannot read: {e}") }])
+                .map_err(|e| {
+                    vec![SchemaError {
+                        file: file.clone(),
+                        location: None,
+                        reason: format!("cannot read: {e}"),
+                    }]
+                })
                 .and_then(|bytes| LineSchema::from_bytes(&file, &bytes));
             match loaded {
                 Ok(schema) => registry.insert(schema),
                 Err(mut e) => errors.append(&mut e),
             }
         }
-        if errors.is_empty() { Ok(registry) } else { Err(SchemaErrors(errors)) }
+        if errors.is_empty() {
+            Ok(registry)
+        } else {
+            Err(SchemaErrors(errors))
+        }
     }
 
     pub fn insert(&mut self, schema: LineSchema) {
-        self.lines.entry(schema.line.clone()).or_default().insert(schema.version, Arc::new(schema));
+        self.lines
+            .entry(schema.line.clone())
+            .or_default()
+            .insert(schema.version, Arc::new(schema));
     }
 
     /// The newest version of `line`, used for new orders.
@@ -103,11 +125,16 @@ impl SchemaRegistry {
 
     /// Every line with its newest schema.
     pub fn lines(&self) -> impl Iterator<Item = Arc<LineSchema>> + '_ {
-        self.lines.values().filter_map(|versions| versions.values().next_back().cloned())
+        self.lines
+            .values()
+            .filter_map(|versions| versions.values().next_back().cloned())
     }
 
     pub fn versions(&self, line: &str) -> Vec<u32> {
-        self.lines.get(line).map(|v| v.keys().copied().collect()).unwrap_or_default()
+        self.lines
+            .get(line)
+            .map(|v| v.keys().copied().collect())
+            .unwrap_or_default()
     }
 }
 
@@ -115,16 +142,29 @@ impl LineSchema {
     /// Parses and checks one schema file. `path` names the file in errors and
     /// gives the line and version through its name.
     pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Self, Vec<SchemaError>> {
-        let error = |location: Option<String>, reason: String| SchemaError { file: path.to_owned(), location, reason };
+        let error = |location: Option<String>, reason: String| SchemaError {
+            file: path.to_owned(),
+            location,
+            reason,
+        };
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
         let (file_line, file_version) = parse_file_name(name).ok_or_else(|| {
-            vec![error(None, "file name must be <line>.v<N>.json, e.g. freight-booking.v1.json".into())]
+            vec![error(
+                None,
+                "file name must be <line>.v<N>.json, e.g. freight-booking.v1.json".into(),
+            )]
         })?;
         let document: Value = serde_json::from_slice(bytes).map_err(|e| {
-            vec![error(Some(format!("line {}, column {}", e.line(), e.column())), format!("not valid JSON: {e}"))]
+            vec![error(
+                Some(format!("line {}, column {}", e.line(), e.column())),
+                format!("not valid JSON: {e}"),
+            )]
         })?;
         if !document.is_object() {
-            return Err(vec![error(Some(String::new()), "a schema must be a JSON object".into())]);
+            return Err(vec![error(
+                Some(String::new()),
+                "a schema must be a JSON object".into(),
+            )]);
         }
         let mut errors = Vec::new();
         match document.get("$schema").and_then(Value::as_str) {
@@ -135,7 +175,10 @@ impl LineSchema {
             )),
         }
         if let Err(e) = jsonschema::draft202012::meta::validate(&document) {
-            errors.push(error(Some(e.instance_path().as_str().to_owned()), format!("not a valid JSON Schema 2020-12: {e}")));
+            errors.push(error(
+                Some(e.instance_path().as_str().to_owned()),
+                format!("not a valid JSON Schema 2020-12: {e}"),
+            ));
         }
         match document.get("x-hub-line") {
             Some(Value::String(line)) if line == file_line => {}
@@ -143,7 +186,10 @@ impl LineSchema {
                 Some("/x-hub-line".into()),
                 format!("'{line}' does not match the file name's line '{file_line}'"),
             )),
-            _ => errors.push(error(Some("/x-hub-line".into()), "required: the business line id as a string".into())),
+            _ => errors.push(error(
+                Some("/x-hub-line".into()),
+                "required: the business line id as a string".into(),
+            )),
         }
         match document.get("x-hub-version").and_then(Value::as_u64) {
             Some(v) if v == u64::from(file_version) => {}
@@ -151,10 +197,16 @@ impl LineSchema {
                 Some("/x-hub-version".into()),
                 format!("{v} does not match the file name's version {file_version}"),
             )),
-            None => errors.push(error(Some("/x-hub-version".into()), "required: the schema version as an integer".into())),
+            None => errors.push(error(
+                Some("/x-hub-version".into()),
+                "required: the schema version as an integer".into(),
+            )),
         }
         let rules = NormalizationRules::from_schema(&document).map_err(|rule_errors| {
-            rule_errors.into_iter().map(|e| error(Some(e.pointer), e.reason)).collect::<Vec<_>>()
+            rule_errors
+                .into_iter()
+                .map(|e| error(Some(e.pointer), e.reason))
+                .collect::<Vec<_>>()
         });
         let rules = match rules {
             Ok(r) => Some(r),
@@ -163,10 +215,16 @@ impl LineSchema {
                 None
             }
         };
-        let validator = match jsonschema::draft202012::options().should_validate_formats(false).build(&document) {
+        let validator = match jsonschema::draft202012::options()
+            .should_validate_formats(false)
+            .build(&document)
+        {
             Ok(v) => Some(v),
             Err(e) => {
-                errors.push(error(Some(e.instance_path().as_str().to_owned()), format!("cannot compile: {e}")));
+                errors.push(error(
+                    Some(e.instance_path().as_str().to_owned()),
+                    format!("cannot compile: {e}"),
+                ));
                 None
             }
         };
@@ -174,7 +232,11 @@ impl LineSchema {
             (Some(rules), Some(validator)) if errors.is_empty() => Ok(LineSchema {
                 line: file_line.to_owned(),
                 version: file_version,
-                title: document.get("title").and_then(Value::as_str).unwrap_or(file_line).to_owned(),
+                title: document
+                    .get("title")
+                    .and_then(Value::as_str)
+                    .unwrap_or(file_line)
+                    .to_owned(),
                 document,
                 validator,
                 rules,
@@ -188,7 +250,10 @@ impl LineSchema {
 fn parse_file_name(name: &str) -> Option<(&str, u32)> {
     let stem = name.strip_suffix(".json")?;
     let (line, version) = stem.rsplit_once(".v")?;
-    let valid_line = !line.is_empty() && line.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    let valid_line = !line.is_empty()
+        && line
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
     let version: u32 = version.parse().ok().filter(|v| *v >= 1)?;
     valid_line.then_some((line, version))
 }
@@ -213,7 +278,11 @@ mod tests {
     fn syntax_errors_name_line_and_column() {
         let errors = load("demo.v1.json", "{\n  \"type\": \"object\",\n  oops\n}").unwrap_err();
         assert_eq!(errors[0].location.as_deref(), Some("line 3, column 3"));
-        assert!(errors[0].to_string().starts_with("demo.v1.json at line 3, column 3: not valid JSON"));
+        assert!(
+            errors[0]
+                .to_string()
+                .starts_with("demo.v1.json at line 3, column 3: not valid JSON")
+        );
     }
 
     #[test]
@@ -225,15 +294,22 @@ mod tests {
         let errors = load("demo.v1.json", &doc.to_string()).unwrap_err();
         let locations: Vec<_> = errors.iter().filter_map(|e| e.location.clone()).collect();
         for expected in ["/x-hub-line", "/x-hub-version", "/properties/b/x-hub-unknown"] {
-            assert!(locations.iter().any(|l| l == expected), "{expected} missing in {errors:?}");
+            assert!(
+                locations.iter().any(|l| l == expected),
+                "{expected} missing in {errors:?}"
+            );
         }
-        assert!(errors.iter().any(|e| e.reason.contains("not a valid JSON Schema")), "{errors:?}");
+        assert!(
+            errors.iter().any(|e| e.reason.contains("not a valid JSON Schema")),
+            "{errors:?}"
+        );
     }
 
     #[test]
     fn refuses_bad_file_names_and_other_drafts() {
         assert!(load("demo.json", "{}").is_err());
-        let doc = json!({"$schema": "http://json-schema.org/draft-07/schema#", "x-hub-line": "demo", "x-hub-version": 1});
+        let doc =
+            json!({"$schema": "http://json-schema.org/draft-07/schema#", "x-hub-line": "demo", "x-hub-version": 1});
         let errors = load("demo.v1.json", &doc.to_string()).unwrap_err();
         assert_eq!(errors[0].location.as_deref(), Some("/$schema"));
     }

@@ -59,7 +59,9 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("backend", &self.backend).finish_non_exhaustive()
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
     }
 }
 
@@ -91,7 +93,10 @@ pub struct IdempotencyClaim {
 pub enum Created {
     New(String),
     /// The key was used before; `same_request` tells whether with the same request.
-    Replayed { order_id: String, same_request: bool },
+    Replayed {
+        order_id: String,
+        same_request: bool,
+    },
 }
 
 /// An order as stored.
@@ -135,7 +140,11 @@ impl Store {
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let (backend, url) = if url.starts_with("sqlite:") {
-            let url = if url.contains('?') || url.contains(":memory:") { url.to_owned() } else { format!("{url}?mode=rwc") };
+            let url = if url.contains('?') || url.contains(":memory:") {
+                url.to_owned()
+            } else {
+                format!("{url}?mode=rwc")
+            };
             (Backend::Sqlite, url)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             (Backend::Postgres, url.to_owned())
@@ -150,7 +159,10 @@ impl Store {
             // WAL lets readers proceed while one writer commits; the mode is
             // stored in the database file. sqlx already turns on foreign keys
             // and a busy timeout for every SQLite connection.
-            sqlx::raw_sql("PRAGMA journal_mode = WAL").execute(&pool).await.map_err(StoreError::Connect)?;
+            sqlx::raw_sql("PRAGMA journal_mode = WAL")
+                .execute(&pool)
+                .await
+                .map_err(StoreError::Connect)?;
         }
         MIGRATOR.run(&pool).await.map_err(StoreError::Migrate)?;
         Ok(Store {
@@ -174,7 +186,9 @@ impl Store {
         self.pool.close().await;
     }
 
-    async fn begin_write(&self) -> Result<(sqlx::Transaction<'static, sqlx::Any>, Option<OwnedMutexGuard<()>>), StoreError> {
+    async fn begin_write(
+        &self,
+    ) -> Result<(sqlx::Transaction<'static, sqlx::Any>, Option<OwnedMutexGuard<()>>), StoreError> {
         let guard = match &self.sqlite_writer {
             Some(lock) => Some(lock.clone().lock_owned().await),
             None => None,
@@ -185,7 +199,11 @@ impl Store {
     /// Stores a new order with its events (and its outbox job when queued)
     /// in one transaction. With an idempotency claim, a key seen before
     /// returns the earlier order instead.
-    pub async fn create_order(&self, order: &NewOrder, claim: Option<&IdempotencyClaim>) -> Result<Created, StoreError> {
+    pub async fn create_order(
+        &self,
+        order: &NewOrder,
+        claim: Option<&IdempotencyClaim>,
+    ) -> Result<Created, StoreError> {
         let (mut tx, _guard) = self.begin_write().await?;
         let at = now();
         insert_order_row(&mut tx, order, &at).await?;
@@ -224,7 +242,10 @@ impl Store {
             .await?;
         let order_id: String = row.try_get("order_id")?;
         let hash: String = row.try_get("request_hash")?;
-        Ok(Created::Replayed { order_id, same_request: hash == claim.request_hash })
+        Ok(Created::Replayed {
+            order_id,
+            same_request: hash == claim.request_hash,
+        })
     }
 
     pub async fn order(&self, id: &str) -> Result<Option<OrderRecord>, StoreError> {
@@ -302,7 +323,11 @@ impl Store {
     }
 }
 
-async fn insert_order_row(tx: &mut sqlx::Transaction<'static, sqlx::Any>, order: &NewOrder, at: &str) -> Result<(), StoreError> {
+async fn insert_order_row(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    order: &NewOrder,
+    at: &str,
+) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO orders (id, tenant, line, schema_version, status, submission, normalized, problems, \
          customer_reference, created_at, updated_at, revision) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, 1)",
@@ -355,7 +380,11 @@ async fn append_events(
     Ok(())
 }
 
-async fn enqueue_dispatch(tx: &mut sqlx::Transaction<'static, sqlx::Any>, order_id: &str, at: &str) -> Result<(), StoreError> {
+async fn enqueue_dispatch(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    order_id: &str,
+    at: &str,
+) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO dispatch_jobs (id, order_id, state, attempts, available_at, created_at) VALUES ($1, $2, 'pending', 0, $3, $3)",
     )

@@ -27,7 +27,9 @@ impl OrderStatus {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [OrderStatus::NeedsReview, OrderStatus::Queued, OrderStatus::Rejected].into_iter().find(|st| st.as_str() == s)
+        [OrderStatus::NeedsReview, OrderStatus::Queued, OrderStatus::Rejected]
+            .into_iter()
+            .find(|st| st.as_str() == s)
     }
 }
 
@@ -57,7 +59,9 @@ impl EventKind {
 
     pub fn parse(s: &str) -> Option<Self> {
         use EventKind::*;
-        [Received, Normalized, NeedsReview, Reviewed, Queued, Rejected].into_iter().find(|k| k.as_str() == s)
+        [Received, Normalized, NeedsReview, Reviewed, Queued, Rejected]
+            .into_iter()
+            .find(|k| k.as_str() == s)
     }
 }
 
@@ -104,7 +108,12 @@ pub struct NewEvent {
 
 impl NewEvent {
     pub fn new(kind: EventKind, actor: Actor, message: impl Into<String>) -> Self {
-        NewEvent { kind, actor, message: message.into(), detail: None }
+        NewEvent {
+            kind,
+            actor,
+            message: message.into(),
+            detail: None,
+        }
     }
 
     pub fn with_detail(mut self, detail: serde_json::Value) -> Self {

@@ -43,7 +43,12 @@ pub fn check(schema: &LineSchema, order: Value) -> Verdict {
             }
             jsonschema::error::ValidationErrorKind::AdditionalProperties { unexpected } => unexpected
                 .iter()
-                .map(|name| (pointer_push(&base, name), format!("'{name}' is not a field of this order")))
+                .map(|name| {
+                    (
+                        pointer_push(&base, name),
+                        format!("'{name}' is not a field of this order"),
+                    )
+                })
                 .collect(),
             _ => vec![(base, shorten(&error.to_string()))],
         };
@@ -56,7 +61,12 @@ pub fn check(schema: &LineSchema, order: Value) -> Verdict {
                 continue;
             }
             let reviewable = schema.rules.is_reviewable(&pointer, &code);
-            problems.push(Problem { pointer, code: code.clone(), message, reviewable });
+            problems.push(Problem {
+                pointer,
+                code: code.clone(),
+                message,
+                reviewable,
+            });
         }
     }
     problems.sort_by(|a, b| a.pointer.cmp(&b.pointer).then_with(|| a.code.cmp(&b.code)));
@@ -67,7 +77,11 @@ pub fn check(schema: &LineSchema, order: Value) -> Verdict {
     } else {
         Outcome::Invalid
     };
-    Verdict { outcome, normalized: normalized.order, problems }
+    Verdict {
+        outcome,
+        normalized: normalized.order,
+        problems,
+    }
 }
 
 fn shorten(message: &str) -> String {
@@ -109,20 +123,34 @@ mod tests {
     fn reviewable_problems_go_to_review() {
         let v = check(&schema(), json!({"port": "CNZZZ", "weight_kg": 10}));
         assert_eq!(v.outcome, Outcome::NeedsReview, "{:?}", v.problems);
-        let codes: Vec<_> = v.problems.iter().map(|p| (p.pointer.as_str(), p.code.as_str())).collect();
+        let codes: Vec<_> = v
+            .problems
+            .iter()
+            .map(|p| (p.pointer.as_str(), p.code.as_str()))
+            .collect();
         assert_eq!(codes, [("/notify", "required"), ("/port", "unknown-code")]);
     }
 
     #[test]
     fn invalid_order_lists_every_problem_once() {
-        let v = check(&schema(), json!({"port": "nowhere", "weight_kg": "heavy", "extra": 1, "notify": 5}));
+        let v = check(
+            &schema(),
+            json!({"port": "nowhere", "weight_kg": "heavy", "extra": 1, "notify": 5}),
+        );
         assert_eq!(v.outcome, Outcome::Invalid);
-        let codes: Vec<_> = v.problems.iter().map(|p| (p.pointer.as_str(), p.code.as_str())).collect();
-        assert_eq!(codes, [
-            ("/extra", "additionalProperties"),
-            ("/notify", "type"),
-            ("/port", "invalid-code"),
-            ("/weight_kg", "not-a-number"),
-        ]);
+        let codes: Vec<_> = v
+            .problems
+            .iter()
+            .map(|p| (p.pointer.as_str(), p.code.as_str()))
+            .collect();
+        assert_eq!(
+            codes,
+            [
+                ("/extra", "additionalProperties"),
+                ("/notify", "type"),
+                ("/port", "invalid-code"),
+                ("/weight_kg", "not-a-number"),
+            ]
+        );
     }
 }

@@ -25,7 +25,12 @@ impl FromRequestParts<AppState> for Caller {
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim)
             .ok_or_else(ApiProblem::unauthorized)?;
-        state.auth.authenticate(key).cloned().map(Caller).ok_or_else(ApiProblem::unauthorized)
+        state
+            .auth
+            .authenticate(key)
+            .cloned()
+            .map(Caller)
+            .ok_or_else(ApiProblem::unauthorized)
     }
 }
 
@@ -58,7 +63,11 @@ impl FromRequest<AppState> for JsonBody {
     type Rejection = ApiProblem;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let content_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         match content_type {
             Some(ct) if is_json_media_type(&ct) => {}
             other => {
@@ -79,14 +88,27 @@ impl FromRequest<AppState> for JsonBody {
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "payload-too-large",
                     "Payload Too Large",
-                    format!("the body is larger than the hub's limit of {} bytes", state.max_body_bytes),
+                    format!(
+                        "the body is larger than the hub's limit of {} bytes",
+                        state.max_body_bytes
+                    ),
                 )
             } else {
-                ApiProblem::new(StatusCode::BAD_REQUEST, "unreadable-body", "Bad Request", format!("the body could not be read: {rejection}"))
+                ApiProblem::new(
+                    StatusCode::BAD_REQUEST,
+                    "unreadable-body",
+                    "Bad Request",
+                    format!("the body could not be read: {rejection}"),
+                )
             }
         })?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Err(ApiProblem::new(StatusCode::BAD_REQUEST, "empty-body", "Bad Request", "the body is empty; send the order as a JSON object"));
+            return Err(ApiProblem::new(
+                StatusCode::BAD_REQUEST,
+                "empty-body",
+                "Bad Request",
+                "the body is empty; send the order as a JSON object",
+            ));
         }
         let text = match std::str::from_utf8(&bytes) {
             Ok(text) => text.to_owned(),
@@ -96,14 +118,22 @@ impl FromRequest<AppState> for JsonBody {
                     StatusCode::BAD_REQUEST,
                     "invalid-utf8",
                     "Bad Request",
-                    format!("the body is not valid UTF-8 at line {line}, column {column} (byte {})", e.valid_up_to()),
+                    format!(
+                        "the body is not valid UTF-8 at line {line}, column {column} (byte {})",
+                        e.valid_up_to()
+                    ),
                 )
                 .at(line, column));
             }
         };
         let value: Value = serde_json::from_str(&text).map_err(|e| {
-            ApiProblem::new(StatusCode::BAD_REQUEST, "malformed-json", "Bad Request", format!("the body is not valid JSON: {e}"))
-                .at(e.line(), e.column())
+            ApiProblem::new(
+                StatusCode::BAD_REQUEST,
+                "malformed-json",
+                "Bad Request",
+                format!("the body is not valid JSON: {e}"),
+            )
+            .at(e.line(), e.column())
         })?;
         Ok(JsonBody { text, value })
     }

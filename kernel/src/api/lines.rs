@@ -44,5 +44,8 @@ pub async fn schema(
         None => state.schemas.latest(&line),
     }
     .ok_or_else(|| ApiProblem::not_found(format!("no schema for business line '{line}'")))?;
-    Ok(([(header::CONTENT_TYPE, "application/schema+json")], Json(schema.document.clone())))
+    Ok((
+        [(header::CONTENT_TYPE, "application/schema+json")],
+        Json(schema.document.clone()),
+    ))
 }

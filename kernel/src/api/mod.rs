@@ -76,7 +76,12 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .fallback(|| async { ApiProblem::not_found("no such endpoint; see /v1/business-lines and the README") })
         .method_not_allowed_fallback(|| async {
-            ApiProblem::new(StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "Method Not Allowed", "this endpoint does not take that method")
+            ApiProblem::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "Method Not Allowed",
+                "this endpoint does not take that method",
+            )
         })
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(TraceLayer::new_for_http())
@@ -86,7 +91,12 @@ pub fn router(state: AppState) -> Router {
 async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiProblem> {
     state.store.ping().await.map_err(|e| {
         tracing::warn!(error = %e, "readiness check failed");
-        ApiProblem::new(StatusCode::SERVICE_UNAVAILABLE, "not-ready", "Service Unavailable", "the store is not reachable")
+        ApiProblem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not-ready",
+            "Service Unavailable",
+            "the store is not reachable",
+        )
     })?;
     Ok("ready")
 }
@@ -98,5 +108,7 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
 }

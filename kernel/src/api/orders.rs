@@ -20,7 +20,9 @@ pub(super) fn store_failure(e: &StoreError) -> ApiProblem {
 }
 
 fn unknown_line(line: &str) -> ApiProblem {
-    ApiProblem::not_found(format!("unknown business line '{line}'; GET /v1/business-lines lists them"))
+    ApiProblem::not_found(format!(
+        "unknown business line '{line}'; GET /v1/business-lines lists them"
+    ))
 }
 
 pub async fn submit(
@@ -34,24 +36,31 @@ pub async fn submit(
         Some(v) => Some(v.to_str().map_err(|_| bad_key())?),
         None => None,
     };
-    let accepted = state.intake.submit(&caller, &line, &body.text, body.value, key).await.map_err(|e| match e {
-        IntakeError::UnknownLine(line) => unknown_line(&line),
-        IntakeError::Invalid(verdict) => ApiProblem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid-order",
-            "Invalid Order",
-            format!("the order has {} problem(s); each is listed with its JSON Pointer", verdict.problems.len()),
-        )
-        .with_problems(verdict.problems),
-        IntakeError::KeyReused { .. } => ApiProblem::new(
-            StatusCode::CONFLICT,
-            "idempotency-key-reused",
-            "Conflict",
-            "this Idempotency-Key was already used with a different request; use a new key for a new order",
-        ),
-        IntakeError::BadKey => bad_key(),
-        IntakeError::Store(e) => store_failure(&e),
-    })?;
+    let accepted = state
+        .intake
+        .submit(&caller, &line, &body.text, body.value, key)
+        .await
+        .map_err(|e| match e {
+            IntakeError::UnknownLine(line) => unknown_line(&line),
+            IntakeError::Invalid(verdict) => ApiProblem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-order",
+                "Invalid Order",
+                format!(
+                    "the order has {} problem(s); each is listed with its JSON Pointer",
+                    verdict.problems.len()
+                ),
+            )
+            .with_problems(verdict.problems),
+            IntakeError::KeyReused { .. } => ApiProblem::new(
+                StatusCode::CONFLICT,
+                "idempotency-key-reused",
+                "Conflict",
+                "this Idempotency-Key was already used with a different request; use a new key for a new order",
+            ),
+            IntakeError::BadKey => bad_key(),
+            IntakeError::Store(e) => store_failure(&e),
+        })?;
     let status_url = format!("/v1/orders/{}", accepted.order_id);
     let body = json!({
         "order_id": accepted.order_id,
@@ -64,7 +73,9 @@ pub async fn submit(
         response.headers_mut().insert(header::LOCATION, location);
     }
     if accepted.replayed {
-        response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+        response
+            .headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
     }
     Ok(response)
 }
@@ -74,7 +85,10 @@ fn bad_key() -> ApiProblem {
         StatusCode::BAD_REQUEST,
         "bad-idempotency-key",
         "Bad Request",
-        format!("Idempotency-Key must be 1 to {} visible ASCII characters", crate::intake::MAX_IDEMPOTENCY_KEY_LEN),
+        format!(
+            "Idempotency-Key must be 1 to {} visible ASCII characters",
+            crate::intake::MAX_IDEMPOTENCY_KEY_LEN
+        ),
     )
 }
 
@@ -94,9 +108,18 @@ pub async fn validate(
     Ok(Json(json!(verdict)))
 }
 
-pub async fn get(State(state): State<AppState>, Caller(caller): Caller, Path(id): Path<String>) -> Result<Json<Value>, ApiProblem> {
+pub async fn get(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiProblem> {
     let not_found = || ApiProblem::not_found(format!("no order '{id}' visible to you"));
-    let order = state.store.order(&id).await.map_err(|e| store_failure(&e))?.ok_or_else(not_found)?;
+    let order = state
+        .store
+        .order(&id)
+        .await
+        .map_err(|e| store_failure(&e))?
+        .ok_or_else(not_found)?;
     // Another tenant's order is answered exactly like a missing one.
     if !caller.may_read(&order.tenant) {
         return Err(not_found());

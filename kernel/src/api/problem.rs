@@ -51,11 +51,21 @@ impl ApiProblem {
     }
 
     pub fn unauthorized() -> Self {
-        ApiProblem::new(StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized", "send a valid API key as 'Authorization: Bearer <key>'")
+        ApiProblem::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Unauthorized",
+            "send a valid API key as 'Authorization: Bearer <key>'",
+        )
     }
 
     pub fn forbidden(what: &str) -> Self {
-        ApiProblem::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden", format!("your role may not {what}"))
+        ApiProblem::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "Forbidden",
+            format!("your role may not {what}"),
+        )
     }
 
     pub fn not_found(detail: impl Into<String>) -> Self {
@@ -63,7 +73,12 @@ impl ApiProblem {
     }
 
     pub fn internal() -> Self {
-        ApiProblem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal Server Error", "the hub could not complete the request; it has been logged")
+        ApiProblem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Internal Server Error",
+            "the hub could not complete the request; it has been logged",
+        )
     }
 }
 
@@ -71,11 +86,14 @@ impl IntoResponse for ApiProblem {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut response = (status, axum::Json(self)).into_response();
-        response
-            .headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
         if status == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
     }

@@ -17,21 +17,35 @@ const DEFAULT_PAGE: u32 = 50;
 const MAX_PAGE: u32 = 500;
 
 fn require_reviewer(caller: &Principal) -> Result<(), ApiProblem> {
-    if caller.role.can_review() { Ok(()) } else { Err(ApiProblem::forbidden("work the review queue")) }
+    if caller.role.can_review() {
+        Ok(())
+    } else {
+        Err(ApiProblem::forbidden("work the review queue"))
+    }
 }
 
 fn review_failure(e: ReviewError) -> ApiProblem {
     match e {
         ReviewError::NotFound(id) => ApiProblem::not_found(format!("no order '{id}'")),
-        e @ ReviewError::NotInReview { .. } => ApiProblem::new(StatusCode::CONFLICT, "not-in-review", "Conflict", e.to_string()),
+        e @ ReviewError::NotInReview { .. } => {
+            ApiProblem::new(StatusCode::CONFLICT, "not-in-review", "Conflict", e.to_string())
+        }
         ReviewError::StillInvalid(verdict) => ApiProblem::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "still-invalid",
             "Unprocessable Content",
-            format!("after the corrections the order still has {} problem(s); it stays in review", verdict.problems.len()),
+            format!(
+                "after the corrections the order still has {} problem(s); it stays in review",
+                verdict.problems.len()
+            ),
         )
         .with_problems(verdict.problems),
-        e @ ReviewError::MissingReason => ApiProblem::new(StatusCode::UNPROCESSABLE_ENTITY, "missing-reason", "Unprocessable Content", e.to_string()),
+        e @ ReviewError::MissingReason => ApiProblem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "missing-reason",
+            "Unprocessable Content",
+            e.to_string(),
+        ),
         e @ ReviewError::SchemaGone { .. } => {
             tracing::error!(error = %e, "review impossible");
             ApiProblem::new(StatusCode::CONFLICT, "schema-gone", "Conflict", e.to_string())
@@ -52,7 +66,11 @@ pub struct QueueQuery {
     limit: Option<u32>,
 }
 
-pub async fn queue(State(state): State<AppState>, Caller(caller): Caller, Query(q): Query<QueueQuery>) -> Result<Json<Value>, ApiProblem> {
+pub async fn queue(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Query(q): Query<QueueQuery>,
+) -> Result<Json<Value>, ApiProblem> {
     require_reviewer(&caller)?;
     let limit = q.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
     // The cursor is "<created_at>|<id>" of the last item seen.
@@ -77,13 +95,23 @@ fn optional_str<'a>(body: &'a Value, field: &str) -> Result<Option<&'a str>, Api
     match body.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(ApiProblem::new(StatusCode::BAD_REQUEST, "bad-request", "Bad Request", format!("'{field}' must be a string"))),
+        Some(_) => Err(ApiProblem::new(
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+            "Bad Request",
+            format!("'{field}' must be a string"),
+        )),
     }
 }
 
 fn require_object(body: &Value, allowed: &[&str]) -> Result<(), ApiProblem> {
     let object = body.as_object().ok_or_else(|| {
-        ApiProblem::new(StatusCode::BAD_REQUEST, "bad-request", "Bad Request", "the body must be a JSON object")
+        ApiProblem::new(
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+            "Bad Request",
+            "the body must be a JSON object",
+        )
     })?;
     if let Some(unknown) = object.keys().find(|k| !allowed.contains(&k.as_str())) {
         return Err(ApiProblem::new(
@@ -107,7 +135,11 @@ pub async fn release(
     require_object(&body.value, &["corrections", "note"])?;
     let note = optional_str(&body.value, "note")?;
     let corrections = body.value.get("corrections").filter(|c| !c.is_null());
-    let order = state.review.release(&caller, &id, corrections, note).await.map_err(review_failure)?;
+    let order = state
+        .review
+        .release(&caller, &id, corrections, note)
+        .await
+        .map_err(review_failure)?;
     let timeline = state.store.timeline(&id).await.map_err(|e| store_failure(&e))?;
     Ok(Json(order_view(&order, &timeline, true)))
 }
@@ -123,7 +155,11 @@ pub async fn reject(
     require_object(&body.value, &["reason", "note"])?;
     let reason = optional_str(&body.value, "reason")?.unwrap_or_default();
     let note = optional_str(&body.value, "note")?;
-    let order = state.review.reject(&caller, &id, reason, note).await.map_err(review_failure)?;
+    let order = state
+        .review
+        .reject(&caller, &id, reason, note)
+        .await
+        .map_err(review_failure)?;
     let timeline = state.store.timeline(&id).await.map_err(|e| store_failure(&e))?;
     Ok(Json(order_view(&order, &timeline, true)))
 }

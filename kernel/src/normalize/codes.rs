@@ -90,9 +90,9 @@ fn country(upper: &str) -> Result<String, CodeError> {
     };
     match found {
         Some(c) => Ok(c.alpha2.to_owned()),
-        None if (2..=3).contains(&upper.len()) && upper.chars().all(|c| c.is_ascii_alphabetic()) => {
-            Err(CodeError::Unknown(format!("'{upper}' is not an ISO 3166-1 country code")))
-        }
+        None if (2..=3).contains(&upper.len()) && upper.chars().all(|c| c.is_ascii_alphabetic()) => Err(
+            CodeError::Unknown(format!("'{upper}' is not an ISO 3166-1 country code")),
+        ),
         None => Err(CodeError::Invalid(format!(
             "expected an ISO 3166-1 country code such as CN, got '{upper}'"
         ))),
@@ -117,14 +117,18 @@ fn unlocode(upper: &str) -> Result<String, CodeError> {
     let compact: String = upper.chars().filter(|c| !c.is_whitespace() && *c != '-').collect();
     let shaped = compact.len() == 5
         && compact[..2].chars().all(|c| c.is_ascii_uppercase())
-        && compact[2..].chars().all(|c| c.is_ascii_uppercase() || ('2'..='9').contains(&c));
+        && compact[2..]
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || ('2'..='9').contains(&c));
     if !shaped {
         return Err(CodeError::Invalid(format!(
             "'{upper}' is not a UN/LOCODE (two-letter country + three characters, e.g. CNSHA)"
         )));
     }
     if rust_iso3166::from_alpha2(&compact[..2]).is_none() {
-        return Err(CodeError::Invalid(format!("'{compact}' does not start with a country code")));
+        return Err(CodeError::Invalid(format!(
+            "'{compact}' does not start with a country code"
+        )));
     }
     if KNOWN_PORTS.contains(compact.as_str()) {
         Ok(compact)
@@ -152,21 +156,39 @@ mod tests {
     fn countries_currencies_incoterms() {
         assert_eq!(CodeList::Country.normalize(" cn "), Ok("CN".into()));
         assert_eq!(CodeList::Country.normalize("CHN"), Ok("CN".into()));
-        assert_eq!(CodeList::Country.normalize("XX").map_err(|e| e.code()), Err("unknown-code"));
-        assert_eq!(CodeList::Country.normalize("China").map_err(|e| e.code()), Err("invalid-code"));
+        assert_eq!(
+            CodeList::Country.normalize("XX").map_err(|e| e.code()),
+            Err("unknown-code")
+        );
+        assert_eq!(
+            CodeList::Country.normalize("China").map_err(|e| e.code()),
+            Err("invalid-code")
+        );
         assert_eq!(CodeList::Currency.normalize("rmb"), Ok("CNY".into()));
         assert_eq!(CodeList::Currency.normalize("ＵＳＤ"), Ok("USD".into()));
         assert_eq!(CodeList::Incoterm.normalize("fob shanghai"), Ok("FOB".into()));
-        assert_eq!(CodeList::Incoterm.normalize("DAT").map_err(|e| e.code()), Err("unknown-code"));
+        assert_eq!(
+            CodeList::Incoterm.normalize("DAT").map_err(|e| e.code()),
+            Err("unknown-code")
+        );
     }
 
     #[test]
     fn ports_are_shaped_then_looked_up() {
         assert_eq!(CodeList::Unlocode.normalize("cn sha"), Ok("CNSHA".into()));
         assert_eq!(CodeList::Unlocode.normalize("ＣＮＮＧＢ"), Ok("CNNGB".into()));
-        assert_eq!(CodeList::Unlocode.normalize("CNZZZ").map_err(|e| e.code()), Err("unknown-code"));
-        assert_eq!(CodeList::Unlocode.normalize("Shanghai").map_err(|e| e.code()), Err("invalid-code"));
-        assert_eq!(CodeList::Unlocode.normalize("QQSHA").map_err(|e| e.code()), Err("invalid-code"));
+        assert_eq!(
+            CodeList::Unlocode.normalize("CNZZZ").map_err(|e| e.code()),
+            Err("unknown-code")
+        );
+        assert_eq!(
+            CodeList::Unlocode.normalize("Shanghai").map_err(|e| e.code()),
+            Err("invalid-code")
+        );
+        assert_eq!(
+            CodeList::Unlocode.normalize("QQSHA").map_err(|e| e.code()),
+            Err("invalid-code")
+        );
     }
 
     #[test]
@@ -175,7 +197,10 @@ mod tests {
         assert_eq!(normalize_phone("138 1234 5678", cn), Ok("+8613812345678".into()));
         assert_eq!(normalize_phone("021-6888 1234", cn), Ok("+862168881234".into()));
         assert_eq!(normalize_phone("+86 138-1234-5678", cn), Ok("+8613812345678".into()));
-        assert_eq!(normalize_phone("１３８１２３４５６７８", cn), Ok("+8613812345678".into()));
+        assert_eq!(
+            normalize_phone("１３８１２３４５６７８", cn),
+            Ok("+8613812345678".into())
+        );
         assert!(normalize_phone("12345", cn).is_err());
         assert!(normalize_phone("call me", cn).is_err());
     }

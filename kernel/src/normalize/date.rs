@@ -81,7 +81,11 @@ fn parse(value: &Value) -> Result<Parsed, DateError> {
                     let date = NaiveDate::from_ymd_opt(y, m, d)
                         .and_then(|epoch| epoch.checked_add_signed(Duration::days(serial)))
                         .ok_or_else(|| DateError::Invalid(format!("serial {serial} out of range")))?;
-                    Ok(Parsed { date, time: None, offset_minutes: None })
+                    Ok(Parsed {
+                        date,
+                        time: None,
+                        offset_minutes: None,
+                    })
                 }
                 _ => Err(DateError::Invalid(format!(
                     "{n} is neither a date string nor a spreadsheet date serial"
@@ -115,7 +119,10 @@ fn parse(value: &Value) -> Result<Parsed, DateError> {
             }
         }
     } else {
-        return Err(DateError::Invalid(format!("'{}' is not a recognised date", shorten(text))));
+        return Err(DateError::Invalid(format!(
+            "'{}' is not a recognised date",
+            shorten(text)
+        )));
     };
     let year = i32::try_from(y).map_err(|_| DateError::Invalid(format!("year {y} out of range")))?;
     let date = NaiveDate::from_ymd_opt(year, m, d)
@@ -128,7 +135,11 @@ fn parse(value: &Value) -> Result<Parsed, DateError> {
         _ => None,
     };
     let offset_minutes = caps.name("off").map(|m| parse_offset(m.as_str()));
-    Ok(Parsed { date, time, offset_minutes })
+    Ok(Parsed {
+        date,
+        time,
+        offset_minutes,
+    })
 }
 
 fn parse_offset(raw: &str) -> i32 {
@@ -182,9 +193,10 @@ pub fn normalize_date_time(value: &Value, zone: Tz) -> Result<String, DateError>
                 .ok_or_else(|| DateError::Invalid("time does not exist".into()))?
                 .with_timezone(&zone)
         }
-        None => zone.from_local_datetime(&local).earliest().ok_or_else(|| {
-            DateError::Invalid(format!("{local} does not exist in {zone} (clock change)"))
-        })?,
+        None => zone
+            .from_local_datetime(&local)
+            .earliest()
+            .ok_or_else(|| DateError::Invalid(format!("{local} does not exist in {zone} (clock change)")))?,
     };
     Ok(instant.format("%Y-%m-%dT%H:%M:%S%:z").to_string())
 }
@@ -200,7 +212,17 @@ mod tests {
 
     #[test]
     fn reads_customer_date_formats() {
-        for raw in ["2026/11/3", "2026-11-03", "2026.11.3", "20261103", "03.11.2026", "2026年11月3日", "２０２６年１１月３日", "2026-11-03 00:00:00", " 2026/11/03 "] {
+        for raw in [
+            "2026/11/3",
+            "2026-11-03",
+            "2026.11.3",
+            "20261103",
+            "03.11.2026",
+            "2026年11月3日",
+            "２０２６年１１月３日",
+            "2026-11-03 00:00:00",
+            " 2026/11/03 ",
+        ] {
             assert_eq!(date(raw), Ok("2026-11-03".into()), "{raw}");
         }
         assert_eq!(normalize_date(&json!(46329)), Ok("2026-11-03".into()));
@@ -225,12 +247,30 @@ mod tests {
     #[test]
     fn date_times_take_the_customer_zone() {
         let sh: Tz = chrono_tz::Asia::Shanghai;
-        assert_eq!(normalize_date_time(&json!("2026/11/3 14:30"), sh), Ok("2026-11-03T14:30:00+08:00".into()));
-        assert_eq!(normalize_date_time(&json!("2026年11月3日 9时05分"), sh), Ok("2026-11-03T09:05:00+08:00".into()));
-        assert_eq!(normalize_date_time(&json!("2026-11-03T06:30:00Z"), sh), Ok("2026-11-03T14:30:00+08:00".into()));
-        assert_eq!(normalize_date_time(&json!("2026-11-03T14:30:00+08:00"), sh), Ok("2026-11-03T14:30:00+08:00".into()));
+        assert_eq!(
+            normalize_date_time(&json!("2026/11/3 14:30"), sh),
+            Ok("2026-11-03T14:30:00+08:00".into())
+        );
+        assert_eq!(
+            normalize_date_time(&json!("2026年11月3日 9时05分"), sh),
+            Ok("2026-11-03T09:05:00+08:00".into())
+        );
+        assert_eq!(
+            normalize_date_time(&json!("2026-11-03T06:30:00Z"), sh),
+            Ok("2026-11-03T14:30:00+08:00".into())
+        );
+        assert_eq!(
+            normalize_date_time(&json!("2026-11-03T14:30:00+08:00"), sh),
+            Ok("2026-11-03T14:30:00+08:00".into())
+        );
         let berlin: Tz = chrono_tz::Europe::Berlin;
-        assert_eq!(normalize_date_time(&json!("03.11.2026 08:00"), berlin), Ok("2026-11-03T08:00:00+01:00".into()));
-        assert_eq!(normalize_date_time(&json!("2026-11-03"), sh).map_err(|e| e.code()), Err("invalid-date"));
+        assert_eq!(
+            normalize_date_time(&json!("03.11.2026 08:00"), berlin),
+            Ok("2026-11-03T08:00:00+01:00".into())
+        );
+        assert_eq!(
+            normalize_date_time(&json!("2026-11-03"), sh).map_err(|e| e.code()),
+            Err("invalid-date")
+        );
     }
 }

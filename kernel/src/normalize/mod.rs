@@ -59,7 +59,13 @@ struct Walk<'r> {
 
 /// Normalizes `order` with the rules of one schema.
 pub fn normalize(rules: &NormalizationRules, mut order: Value) -> Normalized {
-    let mut walk = Walk { rules, pass: Pass::Structure, via_alias: HashSet::new(), snapshot: None, problems: Vec::new() };
+    let mut walk = Walk {
+        rules,
+        pass: Pass::Structure,
+        via_alias: HashSet::new(),
+        snapshot: None,
+        problems: Vec::new(),
+    };
     walk.visit("", &mut order, "");
     walk.pass = Pass::Values;
     if rules.uses_timezone_from {
@@ -75,7 +81,12 @@ pub fn normalize(rules: &NormalizationRules, mut order: Value) -> Normalized {
 
 impl Walk<'_> {
     fn problem(&mut self, pointer: &str, code: &str, message: impl Into<String>) {
-        self.problems.push(Problem { pointer: pointer.to_owned(), code: code.to_owned(), message: message.into(), reviewable: false });
+        self.problems.push(Problem {
+            pointer: pointer.to_owned(),
+            code: code.to_owned(),
+            message: message.into(),
+            reviewable: false,
+        });
     }
 
     fn visit(&mut self, schema_pointer: &str, value: &mut Value, instance_pointer: &str) {
@@ -85,10 +96,14 @@ impl Walk<'_> {
                 Pass::Values => self.apply_value_rule(rules, value, instance_pointer),
             }
         }
-        let Some((base, node)) = self.rules.structural(schema_pointer) else { return };
+        let Some((base, node)) = self.rules.structural(schema_pointer) else {
+            return;
+        };
         match value {
             Value::Object(object) => {
-                let Some(properties) = node.get("properties").and_then(Value::as_object) else { return };
+                let Some(properties) = node.get("properties").and_then(Value::as_object) else {
+                    return;
+                };
                 for name in properties.keys() {
                     let child_schema = pointer_push(&pointer_push(&base, "properties"), name);
                     let child_instance = pointer_push(instance_pointer, name);
@@ -117,7 +132,9 @@ impl Walk<'_> {
         object: &mut serde_json::Map<String, Value>,
         child_instance: &str,
     ) {
-        let Some(rules) = self.rules.rules_at(child_schema) else { return };
+        let Some(rules) = self.rules.rules_at(child_schema) else {
+            return;
+        };
         for alias in &rules.aliases {
             let Some(aliased) = object.remove(alias) else { continue };
             match object.get(name) {
@@ -150,21 +167,25 @@ impl Walk<'_> {
             },
             ValueRule::Quantity(dimension) => {
                 let canonical_name = !self.via_alias.contains(pointer);
-                quantity::to_canonical(*dimension, value, canonical_name).map(text::json_number).map_err(|e| {
-                    let message = match &e {
-                        quantity::QuantityError::MissingUnit => format!(
-                            "a number without a unit; give one (e.g. \"{value} {}\")",
-                            dimension.canonical_unit()
-                        ),
-                        quantity::QuantityError::UnknownUnit(u) => format!("'{u}' is not a unit of {dimension:?}").to_lowercase(),
-                        quantity::QuantityError::NotANumber => format!("{value} is not a quantity"),
-                    };
-                    (e.code(), message)
-                })
+                quantity::to_canonical(*dimension, value, canonical_name)
+                    .map(text::json_number)
+                    .map_err(|e| {
+                        let message = match &e {
+                            quantity::QuantityError::MissingUnit => format!(
+                                "a number without a unit; give one (e.g. \"{value} {}\")",
+                                dimension.canonical_unit()
+                            ),
+                            quantity::QuantityError::UnknownUnit(u) => {
+                                format!("'{u}' is not a unit of {dimension:?}").to_lowercase()
+                            }
+                            quantity::QuantityError::NotANumber => format!("{value} is not a quantity"),
+                        };
+                        (e.code(), message)
+                    })
             }
-            ValueRule::Date(DateRule::Date) => {
-                date::normalize_date(value).map(Value::String).map_err(|e| (e.code(), e.message().to_owned()))
-            }
+            ValueRule::Date(DateRule::Date) => date::normalize_date(value)
+                .map(Value::String)
+                .map_err(|e| (e.code(), e.message().to_owned())),
             ValueRule::Date(DateRule::DateTime { timezone_from }) => match self.zone_for(timezone_from.as_deref()) {
                 Ok(zone) => date::normalize_date_time(value, zone)
                     .map(Value::String)
@@ -172,7 +193,10 @@ impl Walk<'_> {
                 Err(message) => Err(("invalid-timezone", message)),
             },
             ValueRule::Code(list) => match value {
-                Value::String(s) => list.normalize(s).map(Value::String).map_err(|e| (e.code(), e.message().to_owned())),
+                Value::String(s) => list
+                    .normalize(s)
+                    .map(Value::String)
+                    .map_err(|e| (e.code(), e.message().to_owned())),
                 _ => return,
             },
             ValueRule::Phone { default_region } => match value {
@@ -189,10 +213,15 @@ impl Walk<'_> {
     }
 
     fn zone_for(&self, timezone_from: Option<&str>) -> Result<Tz, String> {
-        let named = timezone_from.and_then(|p| self.snapshot.as_ref()?.pointer(p)).and_then(Value::as_str);
+        let named = timezone_from
+            .and_then(|p| self.snapshot.as_ref()?.pointer(p))
+            .and_then(Value::as_str);
         match named {
             None => Ok(self.rules.default_zone),
-            Some(name) => name.trim().parse::<Tz>().map_err(|_| format!("'{name}' is not an IANA time zone such as Asia/Shanghai")),
+            Some(name) => name
+                .trim()
+                .parse::<Tz>()
+                .map_err(|_| format!("'{name}' is not an IANA time zone such as Asia/Shanghai")),
         }
     }
 }
@@ -235,30 +264,46 @@ mod tests {
 
     #[test]
     fn walks_aliases_refs_and_items() {
-        let out = normalize(&demo(), json!({
-            "pol": "cn sha", "mode": " 整箱 ",
-            "lines": [{"weight": "2,650 lb"}, {"weight_kg": 10}],
-            "window": {"start": "2026/11/3 14:30", "tz": " Europe/Berlin "}
-        }));
+        let out = normalize(
+            &demo(),
+            json!({
+                "pol": "cn sha", "mode": " 整箱 ",
+                "lines": [{"weight": "2,650 lb"}, {"weight_kg": 10}],
+                "window": {"start": "2026/11/3 14:30", "tz": " Europe/Berlin "}
+            }),
+        );
         assert_eq!(out.problems, vec![]);
-        assert_eq!(out.order, json!({
-            "port": "CNSHA", "mode": "FCL",
-            "lines": [{"weight_kg": 1202.02}, {"weight_kg": 10}],
-            "window": {"start": "2026-11-03T14:30:00+01:00", "tz": "Europe/Berlin"}
-        }));
+        assert_eq!(
+            out.order,
+            json!({
+                "port": "CNSHA", "mode": "FCL",
+                "lines": [{"weight_kg": 1202.02}, {"weight_kg": 10}],
+                "window": {"start": "2026-11-03T14:30:00+01:00", "tz": "Europe/Berlin"}
+            })
+        );
         assert_eq!(normalize(&demo(), out.order.clone()).order, out.order, "idempotent");
     }
 
     #[test]
     fn reports_problems_with_pointers_and_reviewability() {
-        let out = normalize(&demo(), json!({"port": "CNZZZ", "pol": "CNSHA", "lines": [{"weight": 1200}], "window": {"start": "x", "tz": "Mars/Base"}}));
-        let got: Vec<_> = out.problems.iter().map(|p| (p.pointer.as_str(), p.code.as_str(), p.reviewable)).collect();
-        assert_eq!(got, vec![
-            ("/port", "duplicate-field", false),
-            ("/lines/0/weight_kg", "missing-unit", true),
-            ("/port", "unknown-code", true),
-            ("/window/start", "invalid-timezone", false),
-        ]);
+        let out = normalize(
+            &demo(),
+            json!({"port": "CNZZZ", "pol": "CNSHA", "lines": [{"weight": 1200}], "window": {"start": "x", "tz": "Mars/Base"}}),
+        );
+        let got: Vec<_> = out
+            .problems
+            .iter()
+            .map(|p| (p.pointer.as_str(), p.code.as_str(), p.reviewable))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("/port", "duplicate-field", false),
+                ("/lines/0/weight_kg", "missing-unit", true),
+                ("/port", "unknown-code", true),
+                ("/window/start", "invalid-timezone", false),
+            ]
+        );
     }
 
     #[test]
@@ -271,10 +316,17 @@ mod tests {
                 "d": {"$ref": "#/$defs/missing"},
                 "e": {"x-hub-line": "nope"}
             }
-        })).unwrap_err();
+        }))
+        .unwrap_err();
         let pointers: Vec<_> = errors.iter().map(|e| e.pointer.as_str()).collect();
         assert_eq!(pointers.len(), 5, "{errors:?}");
-        for expected in ["/properties/a/x-hub-colour", "/properties/b/x-hub-quantity", "/properties/c", "/properties/d", "/properties/e/x-hub-line"] {
+        for expected in [
+            "/properties/a/x-hub-colour",
+            "/properties/b/x-hub-quantity",
+            "/properties/c",
+            "/properties/d",
+            "/properties/e/x-hub-line",
+        ] {
             assert!(pointers.contains(&expected), "{expected} missing from {errors:?}");
         }
     }

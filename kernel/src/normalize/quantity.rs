@@ -32,9 +32,7 @@ impl Dimension {
         let unit = unit.trim_end_matches('.');
         match self {
             Dimension::Weight => match unit {
-                "kg" | "kgs" | "kilo" | "kilos" | "kilogram" | "kilograms" | "公斤" | "千克" => {
-                    Some(1.0)
-                }
+                "kg" | "kgs" | "kilo" | "kilos" | "kilogram" | "kilograms" | "公斤" | "千克" => Some(1.0),
                 "g" | "gr" | "gram" | "grams" | "克" => Some(0.001),
                 "t" | "mt" | "ton" | "tons" | "tonne" | "tonnes" | "吨" => Some(1000.0),
                 "lb" | "lbs" | "pound" | "pounds" | "磅" => Some(0.453_592_37),
@@ -42,12 +40,10 @@ impl Dimension {
                 _ => None,
             },
             Dimension::Volume => match unit {
-                "m3" | "m³" | "cbm" | "cu m" | "cubic meter" | "cubic meters" | "cubic metre"
-                | "cubic metres" | "立方" | "立方米" | "方" => Some(1.0),
+                "m3" | "m³" | "cbm" | "cu m" | "cubic meter" | "cubic meters" | "cubic metre" | "cubic metres"
+                | "立方" | "立方米" | "方" => Some(1.0),
                 "l" | "ltr" | "liter" | "liters" | "litre" | "litres" | "升" => Some(0.001),
-                "ft3" | "ft³" | "cft" | "cuft" | "cu ft" | "cubic foot" | "cubic feet" => {
-                    Some(0.028_316_846_592)
-                }
+                "ft3" | "ft³" | "cft" | "cuft" | "cu ft" | "cubic foot" | "cubic feet" => Some(0.028_316_846_592),
                 _ => None,
             },
         }
@@ -75,11 +71,7 @@ impl QuantityError {
 /// Converts `value` to the canonical unit of `dimension`, rounded to three
 /// decimals. `bare_number_is_canonical` says whether a number without unit
 /// may be taken as already canonical (true under the canonical field name).
-pub fn to_canonical(
-    dimension: Dimension,
-    value: &Value,
-    bare_number_is_canonical: bool,
-) -> Result<f64, QuantityError> {
+pub fn to_canonical(dimension: Dimension, value: &Value, bare_number_is_canonical: bool) -> Result<f64, QuantityError> {
     let (amount, unit) = match value {
         Value::Number(n) => (n.as_f64().ok_or(QuantityError::NotANumber)?, None),
         Value::String(s) => split_amount_unit(s)?,
@@ -98,9 +90,7 @@ pub fn to_canonical(
         _ => return Err(QuantityError::NotANumber),
     };
     let factor = match unit {
-        Some(unit) if !unit.trim().is_empty() => dimension
-            .factor(&unit)
-            .ok_or(QuantityError::UnknownUnit(unit))?,
+        Some(unit) if !unit.trim().is_empty() => dimension.factor(&unit).ok_or(QuantityError::UnknownUnit(unit))?,
         _ if bare_number_is_canonical => 1.0,
         _ => return Err(QuantityError::MissingUnit),
     };

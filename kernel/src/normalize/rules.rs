@@ -52,7 +52,13 @@ const SCHEMA_VALUED: [&str; 11] = [
     "additionalItems",
 ];
 /// Schema keywords whose value maps names to subschemas.
-const SCHEMA_MAP_VALUED: [&str; 5] = ["properties", "patternProperties", "$defs", "definitions", "dependentSchemas"];
+const SCHEMA_MAP_VALUED: [&str; 5] = [
+    "properties",
+    "patternProperties",
+    "$defs",
+    "definitions",
+    "dependentSchemas",
+];
 /// Schema keywords whose value is an array of subschemas.
 const SCHEMA_ARRAY_VALUED: [&str; 4] = ["prefixItems", "allOf", "anyOf", "oneOf"];
 
@@ -105,9 +111,21 @@ impl NodeRules {
     /// target fills the gaps, reviewable codes add up.
     fn merged_with(&self, target: &NodeRules) -> NodeRules {
         NodeRules {
-            aliases: if self.aliases.is_empty() { target.aliases.clone() } else { self.aliases.clone() },
-            text: if self.text.is_empty() { target.text.clone() } else { self.text.clone() },
-            synonyms: if self.synonyms.is_empty() { target.synonyms.clone() } else { self.synonyms.clone() },
+            aliases: if self.aliases.is_empty() {
+                target.aliases.clone()
+            } else {
+                self.aliases.clone()
+            },
+            text: if self.text.is_empty() {
+                target.text.clone()
+            } else {
+                self.text.clone()
+            },
+            synonyms: if self.synonyms.is_empty() {
+                target.synonyms.clone()
+            } else {
+                self.synonyms.clone()
+            },
             value: self.value.clone().or_else(|| target.value.clone()),
             reviewable: self.reviewable.union(&target.reviewable).cloned().collect(),
         }
@@ -141,7 +159,10 @@ impl NormalizationRules {
                 chrono_tz::UTC
             }),
             Some(_) => {
-                errors.push(RuleError { pointer: "/x-hub-timezone".into(), reason: "must be a string".into() });
+                errors.push(RuleError {
+                    pointer: "/x-hub-timezone".into(),
+                    reason: "must be a string".into(),
+                });
                 chrono_tz::UTC
             }
         };
@@ -162,20 +183,25 @@ impl NormalizationRules {
                     continue;
                 }
             };
-            let effective = chain.iter().rev().fold(None::<NodeRules>, |acc, p| match (acc, own.get(p)) {
-                (None, None) => None,
-                (Some(a), None) => Some(a),
-                (None, Some(r)) => Some(r.clone()),
-                (Some(a), Some(r)) => Some(r.merged_with(&a)),
-            });
+            let effective = chain
+                .iter()
+                .rev()
+                .fold(None::<NodeRules>, |acc, p| match (acc, own.get(p)) {
+                    (None, None) => None,
+                    (Some(a), None) => Some(a),
+                    (None, Some(r)) => Some(r.clone()),
+                    (Some(a), Some(r)) => Some(r.merged_with(&a)),
+                });
             if let Some(effective) = effective {
                 rules.nodes.insert(pointer, effective);
             }
         }
-        rules.uses_timezone_from = rules
-            .nodes
-            .values()
-            .any(|r| matches!(r.value, Some(ValueRule::Date(DateRule::DateTime { timezone_from: Some(_) }))));
+        rules.uses_timezone_from = rules.nodes.values().any(|r| {
+            matches!(
+                r.value,
+                Some(ValueRule::Date(DateRule::DateTime { timezone_from: Some(_) }))
+            )
+        });
         if errors.is_empty() { Ok(rules) } else { Err(errors) }
     }
 
@@ -193,7 +219,9 @@ impl NormalizationRules {
         let mut current = pointer.to_owned();
         while let Some(target) = self.node(&current).and_then(|n| n.get("$ref")).and_then(Value::as_str) {
             let Some(local) = target.strip_prefix('#') else {
-                return Err(format!("only local references (#/$defs/...) are supported, found '{target}'"));
+                return Err(format!(
+                    "only local references (#/$defs/...) are supported, found '{target}'"
+                ));
             };
             if self.node(local).is_none() {
                 return Err(format!("reference '{target}' does not resolve"));
@@ -222,7 +250,9 @@ impl NormalizationRules {
     pub(crate) fn schema_pointer_for(&self, instance_pointer: &str) -> String {
         let mut current = String::new();
         for token in pointer_tokens(instance_pointer) {
-            let Some((base, node)) = self.structural(&current) else { break };
+            let Some((base, node)) = self.structural(&current) else {
+                break;
+            };
             let next = if node.get("properties").and_then(|p| p.get(&token)).is_some() {
                 pointer_push(&pointer_push(&base, "properties"), &token)
             } else if node.get("items").is_some_and(Value::is_object) && token.parse::<usize>().is_ok() {
@@ -238,13 +268,16 @@ impl NormalizationRules {
     /// Whether the schema lets staff fix a `code` problem at `instance_pointer`.
     pub fn is_reviewable(&self, instance_pointer: &str, code: &str) -> bool {
         let schema_pointer = self.schema_pointer_for(instance_pointer);
-        self.rules_at(&schema_pointer).is_some_and(|r| r.reviewable.contains(code))
+        self.rules_at(&schema_pointer)
+            .is_some_and(|r| r.reviewable.contains(code))
     }
 }
 
 fn all_schema_pointers(node: &Value, pointer: &str, out: &mut Vec<String>) {
     out.push(pointer.to_owned());
-    for_each_subschema(node, pointer, |child, child_pointer| all_schema_pointers(child, child_pointer, out));
+    for_each_subschema(node, pointer, |child, child_pointer| {
+        all_schema_pointers(child, child_pointer, out)
+    });
 }
 
 fn for_each_subschema(node: &Value, pointer: &str, mut visit: impl FnMut(&Value, &str)) {
@@ -265,7 +298,13 @@ fn for_each_subschema(node: &Value, pointer: &str, mut visit: impl FnMut(&Value,
     }
 }
 
-fn collect(node: &Value, pointer: &str, is_root: bool, out: &mut HashMap<String, NodeRules>, errors: &mut Vec<RuleError>) {
+fn collect(
+    node: &Value,
+    pointer: &str,
+    is_root: bool,
+    out: &mut HashMap<String, NodeRules>,
+    errors: &mut Vec<RuleError>,
+) {
     if let Some(object) = node.as_object() {
         match parse_node(object, pointer, is_root) {
             Ok(Some(rules)) => {
@@ -275,7 +314,9 @@ fn collect(node: &Value, pointer: &str, is_root: bool, out: &mut HashMap<String,
             Err(mut e) => errors.append(&mut e),
         }
     }
-    for_each_subschema(node, pointer, |child, child_pointer| collect(child, child_pointer, false, out, errors));
+    for_each_subschema(node, pointer, |child, child_pointer| {
+        collect(child, child_pointer, false, out, errors)
+    });
 }
 
 fn parse_node(object: &Map<String, Value>, pointer: &str, is_root: bool) -> Result<Option<NodeRules>, Vec<RuleError>> {
@@ -285,7 +326,12 @@ fn parse_node(object: &Map<String, Value>, pointer: &str, is_root: bool) -> Resu
     let mut value_keywords = Vec::new();
     for (keyword, value) in object.iter().filter(|(k, _)| k.starts_with("x-hub-")) {
         let at = pointer_push(pointer, keyword);
-        let mut fail = |reason: String| errors.push(RuleError { pointer: at.clone(), reason });
+        let mut fail = |reason: String| {
+            errors.push(RuleError {
+                pointer: at.clone(),
+                reason,
+            })
+        };
         if ROOT_KEYWORDS.contains(&keyword.as_str()) {
             if !is_root {
                 fail(format!("'{keyword}' is only allowed at the schema root"));
@@ -349,14 +395,20 @@ fn parse_node(object: &Map<String, Value>, pointer: &str, is_root: bool) -> Resu
         if let Err(reason) = parsed {
             fail(reason);
         }
-        if matches!(keyword.as_str(), "x-hub-number" | "x-hub-quantity" | "x-hub-date" | "x-hub-code" | "x-hub-phone") {
+        if matches!(
+            keyword.as_str(),
+            "x-hub-number" | "x-hub-quantity" | "x-hub-date" | "x-hub-code" | "x-hub-phone"
+        ) {
             value_keywords.push(keyword.clone());
         }
     }
     if value_keywords.len() > 1 {
         errors.push(RuleError {
             pointer: pointer.to_owned(),
-            reason: format!("at most one value keyword per node, found {}", value_keywords.join(", ")),
+            reason: format!(
+                "at most one value keyword per node, found {}",
+                value_keywords.join(", ")
+            ),
         });
     }
     if !errors.is_empty() {
@@ -368,6 +420,11 @@ fn parse_node(object: &Map<String, Value>, pointer: &str, is_root: bool) -> Resu
 fn strings(value: &Value) -> Result<Vec<String>, String> {
     value
         .as_array()
-        .and_then(|items| items.iter().map(|i| i.as_str().map(str::to_owned)).collect::<Option<Vec<_>>>())
+        .and_then(|items| {
+            items
+                .iter()
+                .map(|i| i.as_str().map(str::to_owned))
+                .collect::<Option<Vec<_>>>()
+        })
         .ok_or_else(|| "expected an array of strings".to_owned())
 }
