@@ -9,8 +9,13 @@ use crate::problem::Problem;
 /// Base of the `type` URIs; each problem kind has a page of its own there.
 pub const PROBLEM_BASE: &str = "https://order-hub.dev/problems/";
 
+/// An API error, ready to be sent; boxed so `Result<_, ApiProblem>` stays small.
+#[derive(Debug, Clone)]
+pub struct ApiProblem(Box<ProblemDocument>);
+
+/// The RFC 9457 document itself.
 #[derive(Debug, Clone, Serialize)]
-pub struct ApiProblem {
+pub struct ProblemDocument {
     #[serde(rename = "type")]
     pub kind: String,
     pub title: &'static str,
@@ -28,7 +33,7 @@ pub struct ApiProblem {
 
 impl ApiProblem {
     pub fn new(status: StatusCode, slug: &str, title: &'static str, detail: impl Into<String>) -> Self {
-        ApiProblem {
+        ApiProblem(Box::new(ProblemDocument {
             kind: format!("{PROBLEM_BASE}{slug}"),
             title,
             status: status.as_u16(),
@@ -36,17 +41,17 @@ impl ApiProblem {
             problems: None,
             line: None,
             column: None,
-        }
+        }))
     }
 
     pub fn with_problems(mut self, problems: Vec<Problem>) -> Self {
-        self.problems = Some(problems);
+        self.0.problems = Some(problems);
         self
     }
 
     pub fn at(mut self, line: usize, column: usize) -> Self {
-        self.line = Some(line);
-        self.column = Some(column);
+        self.0.line = Some(line);
+        self.0.column = Some(column);
         self
     }
 
@@ -84,8 +89,8 @@ impl ApiProblem {
 
 impl IntoResponse for ApiProblem {
     fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let mut response = (status, axum::Json(self)).into_response();
+        let status = StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = (status, axum::Json(*self.0)).into_response();
         response.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),

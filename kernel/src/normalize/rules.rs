@@ -365,7 +365,10 @@ fn parse_node(object: &Map<String, Value>, pointer: &str, is_root: bool) -> Resu
                 None => Err("expected an object mapping spellings to canonical values".into()),
             },
             "x-hub-number" => match value {
-                Value::Bool(true) => Ok(rules.value = Some(ValueRule::Number)),
+                Value::Bool(true) => {
+                    rules.value = Some(ValueRule::Number);
+                    Ok(())
+                }
                 _ => Err("expected true".into()),
             },
             "x-hub-quantity" => serde_json::from_value::<QuantitySpec>(value.clone())
@@ -377,7 +380,10 @@ fn parse_node(object: &Map<String, Value>, pointer: &str, is_root: bool) -> Resu
                     DateRule::DateTime { timezone_from: Some(p) } if !p.is_empty() && !p.starts_with('/') => {
                         Err(format!("timezone-from '{p}' is not a JSON Pointer"))
                     }
-                    _ => Ok(rules.value = Some(ValueRule::Date(rule))),
+                    _ => {
+                        rules.value = Some(ValueRule::Date(rule));
+                        Ok(())
+                    }
                 }),
             "x-hub-code" => serde_json::from_value::<CodeList>(value.clone())
                 .map(|c| rules.value = Some(ValueRule::Code(c)))

@@ -50,8 +50,13 @@ pub async fn fresh_database(backend: Backend) -> String {
             let admin = std::env::var("HUB_TEST_POSTGRES_URL")
                 .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
             sqlx::any::install_default_drivers();
-            let pool = sqlx::AnyPool::connect(&admin).await.unwrap_or_else(|e| panic!("PostgreSQL at {admin}: {e}"));
-            sqlx::query(&format!("CREATE DATABASE {name}")).execute(&pool).await.unwrap();
+            let pool = sqlx::AnyPool::connect(&admin)
+                .await
+                .unwrap_or_else(|e| panic!("PostgreSQL at {admin}: {e}"));
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&pool)
+                .await
+                .unwrap();
             pool.close().await;
             let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap();
             format!("{base}/{name}")
@@ -83,7 +88,13 @@ impl TestHub {
         let server = tokio::spawn(api::serve(listener, state, async {
             let _ = rx.await;
         }));
-        TestHub { base, client: reqwest::Client::new(), store, shutdown: Some(tx), server: Some(server) }
+        TestHub {
+            base,
+            client: reqwest::Client::new(),
+            store,
+            shutdown: Some(tx),
+            server: Some(server),
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -91,7 +102,14 @@ impl TestHub {
     }
 
     pub async fn post(&self, key: &str, path: &str, body: &Value) -> (u16, Value) {
-        let response = self.client.post(self.url(path)).bearer_auth(key).json(body).send().await.unwrap();
+        let response = self
+            .client
+            .post(self.url(path))
+            .bearer_auth(key)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
         read(response).await
     }
 
@@ -121,7 +139,10 @@ pub async fn read(response: reqwest::Response) -> (u16, Value) {
 
 /// Reads `examples/orders/<line>/<name>.input.json`.
 pub fn example(line: &str, name: &str) -> Value {
-    let path = repo_root().join("examples/orders").join(line).join(format!("{name}.input.json"));
+    let path = repo_root()
+        .join("examples/orders")
+        .join(line)
+        .join(format!("{name}.input.json"));
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
 }
 
