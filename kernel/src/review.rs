@@ -33,6 +33,22 @@ pub enum ReviewError {
     Store(#[from] StoreError),
 }
 
+/// Whether a JSON Merge Patch sets (or replaces a parent of) `pointer`.
+fn patch_touches(patch: &Value, pointer: &str) -> bool {
+    let mut node = patch;
+    for token in crate::problem::pointer_tokens(pointer) {
+        match node {
+            Value::Object(map) => match map.get(&token) {
+                Some(child) => node = child,
+                None => return false,
+            },
+            // A non-object replaces everything below it.
+            _ => return true,
+        }
+    }
+    true
+}
+
 #[derive(Debug, Clone)]
 pub struct Review {
     schemas: Arc<SchemaRegistry>,
@@ -83,7 +99,26 @@ impl Review {
         if let Some(patch) = corrections {
             json_patch::merge(&mut corrected, patch);
         }
-        let verdict = validate::check(&schema, corrected);
+        let mut verdict = validate::check(&schema, corrected);
+        // A problem staff did not touch stays open, even when re-normalizing
+        // the stored form would no longer see it (a bare weight moved under
+        // its canonical name reads as kg): releasing means *fixing*.
+        let untouched: Vec<_> = order
+            .problems
+            .iter()
+            .filter(|p| !corrections.is_some_and(|patch| patch_touches(patch, &p.pointer)))
+            .filter(|p| {
+                !verdict
+                    .problems
+                    .iter()
+                    .any(|v| v.pointer == p.pointer && v.code == p.code)
+            })
+            .cloned()
+            .collect();
+        if !untouched.is_empty() {
+            verdict.problems.extend(untouched);
+            verdict.outcome = Outcome::NeedsReview;
+        }
         if verdict.outcome != Outcome::Valid {
             return Err(ReviewError::StillInvalid(verdict));
         }
@@ -143,5 +178,24 @@ impl Review {
             .order(order_id)
             .await?
             .ok_or_else(|| ReviewError::NotFound(order_id.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::patch_touches;
+    use serde_json::json;
+
+    #[test]
+    fn merge_patch_coverage() {
+        let patch = json!({"origin_port": "CNSHA", "cargo_lines": [{"gross_weight_kg": 10}], "shipper": {"name": "x"}});
+        assert!(patch_touches(&patch, "/origin_port"));
+        assert!(
+            patch_touches(&patch, "/cargo_lines/0/gross_weight_kg"),
+            "arrays are replaced whole"
+        );
+        assert!(patch_touches(&patch, "/shipper/name"));
+        assert!(!patch_touches(&patch, "/shipper/address"));
+        assert!(!patch_touches(&patch, "/destination_port"));
     }
 }
