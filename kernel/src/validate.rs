@@ -50,7 +50,7 @@ pub fn check(schema: &LineSchema, order: Value) -> Verdict {
                     )
                 })
                 .collect(),
-            _ => vec![(base, shorten(&error.to_string()))],
+            _ => vec![(base, shorten(&error.masked().to_string()))],
         };
         for (pointer, message) in places {
             // A value normalization already refused would fail its type check too; say it once.
