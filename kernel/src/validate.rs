@@ -50,6 +50,13 @@ pub fn check(schema: &LineSchema, order: Value) -> Verdict {
                     )
                 })
                 .collect(),
+            jsonschema::error::ValidationErrorKind::Enum { options } => {
+                let allowed: Vec<String> = options
+                    .as_array()
+                    .map(|o| o.iter().map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned)).collect())
+                    .unwrap_or_default();
+                vec![(base, shorten(&format!("must be one of: {}", allowed.join(", "))))]
+            }
             _ => vec![(base, shorten(&error.masked().to_string()))],
         };
         for (pointer, message) in places {
