@@ -53,7 +53,11 @@ pub fn check(schema: &LineSchema, order: Value) -> Verdict {
             jsonschema::error::ValidationErrorKind::Enum { options } => {
                 let allowed: Vec<String> = options
                     .as_array()
-                    .map(|o| o.iter().map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned)).collect())
+                    .map(|o| {
+                        o.iter()
+                            .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+                            .collect()
+                    })
                     .unwrap_or_default();
                 vec![(base, shorten(&format!("must be one of: {}", allowed.join(", "))))]
             }
