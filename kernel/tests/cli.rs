@@ -1,0 +1,182 @@
+//! The `hub` binary as a user runs it: `schemas check`, `validate`, `serve`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is a panic
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn hub(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hub"))
+        .args(args)
+        .current_dir(repo())
+        .output()
+        .unwrap()
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("order-hub-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn schemas_check_accepts_the_shipped_schemas() {
+    let out = hub(&["schemas", "check", "schemas"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    for line in [
+        "complaint",
+        "customs-declaration",
+        "freight-booking",
+        "trucking-pickup",
+        "warehouse-order",
+    ] {
+        assert!(stdout.contains(&format!("ok  {line} v1")), "{stdout}");
+    }
+}
+
+#[test]
+fn schemas_check_lists_every_mistake_with_file_and_place() {
+    let dir = temp_dir("bad-schemas");
+    std::fs::write(dir.join("broken.v1.json"), "{\n  \"type\": \"object\",\n  oops\n}").unwrap();
+    std::fs::write(
+        dir.join("colour.v1.json"),
+        r#"{"x-hub-line": "colour", "x-hub-version": 1, "properties": {"a": {"x-hub-colour": "red"}}}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("named.v1.json"),
+        r#"{"x-hub-line": "other", "x-hub-version": 1}"#,
+    )
+    .unwrap();
+    let out = hub(&["schemas", "check", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("broken.v1.json at line 3, column 3: not valid JSON"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("colour.v1.json at /properties/a/x-hub-colour: unknown extension keyword"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("named.v1.json at /x-hub-line: 'other' does not match"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn validate_exit_codes() {
+    let example = |line: &str, name: &str| format!("examples/orders/{line}/{name}.input.json");
+    let out = hub(&["validate", "freight-booking", &example("freight-booking", "messy-fcl")]);
+    assert_eq!(out.status.code(), Some(0));
+    let verdict: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(verdict["normalized"]["origin_port"], "CNSHA");
+    assert_eq!(
+        verdict["normalized"]["shipper"]["address"], "上海市浦东新区张江路８８号",
+        "Chinese text intact"
+    );
+    let out = hub(&[
+        "validate",
+        "warehouse-order",
+        &example("warehouse-order", "ambiguous-date"),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("needs-review"));
+    let out = hub(&["validate", "complaint", &example("complaint", "invalid-short")]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        hub(&["validate", "complaint", "no/such/file.json"]).status.code(),
+        Some(2)
+    );
+    let out = hub(&["validate", "space-freight", &example("complaint", "invalid-short")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown business line 'space-freight'"));
+}
+
+#[test]
+fn serve_refuses_a_missing_config_file_naming_it() {
+    let out = hub(&["serve", "--config", "/nonexistent/hub.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/hub.toml"));
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn http(port: u16, request: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    Some(response)
+}
+
+#[test]
+fn serve_accepts_an_order_and_stops_gracefully_on_sigterm() {
+    let dir = temp_dir("serve");
+    let port = free_port();
+    let database = format!("sqlite:{}", dir.join("hub.db").display());
+    let listen = format!("127.0.0.1:{port}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hub"))
+        .args([
+            "serve",
+            "--listen",
+            &listen,
+            "--database",
+            &database,
+            "--schemas",
+            "schemas",
+        ])
+        .current_dir(repo())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Readiness is an event the hub reports through /readyz; poll it, bounded.
+    let started = Instant::now();
+    let ready = |p| http(p, "GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    while !ready(port).is_some_and(|r| r.starts_with("HTTP/1.1 200")) {
+        assert!(started.elapsed() < Duration::from_secs(30), "hub did not become ready");
+        assert!(child.try_wait().unwrap().is_none(), "hub exited early");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let body = std::fs::read_to_string(repo().join("examples/orders/complaint/messy-delay.input.json")).unwrap();
+    let request = format!(
+        "POST /v1/orders/complaint HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer demo-customer-acme\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let response = http(port, &request).unwrap();
+    assert!(response.starts_with("HTTP/1.1 202"), "{response}");
+    assert!(response.contains("\"status\":\"queued\""), "{response}");
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "hub did not stop within 10 s of SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(0));
+    assert!(Path::new(&dir.join("hub.db")).exists());
+}
