@@ -105,7 +105,7 @@ impl Walk<'_> {
                     return;
                 };
                 for name in properties.keys() {
-                    let child_schema = pointer_push(&pointer_push(&base, "properties"), name);
+                    let child_schema = pointer_push(&pointer_push(base, "properties"), name);
                     let child_instance = pointer_push(instance_pointer, name);
                     if self.pass == Pass::Structure {
                         self.rename_aliases(&child_schema, name, object, &child_instance);
@@ -116,7 +116,7 @@ impl Walk<'_> {
                 }
             }
             Value::Array(items) if node.get("items").is_some_and(Value::is_object) => {
-                let item_schema = pointer_push(&base, "items");
+                let item_schema = pointer_push(base, "items");
                 for (i, item) in items.iter_mut().enumerate() {
                     self.visit(&item_schema, item, &pointer_push(instance_pointer, &i.to_string()));
                 }

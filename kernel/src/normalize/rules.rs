@@ -138,6 +138,9 @@ pub struct NormalizationRules {
     pub(crate) document: Value,
     /// Effective rules per schema node pointer, `$ref` targets merged in.
     nodes: HashMap<String, NodeRules>,
+    /// Schema pointer → the node in its `$ref` chain that has `properties`
+    /// or `items`; resolved once here so the per-order walk does no look-ups.
+    structural: HashMap<String, String>,
     pub(crate) default_zone: Tz,
     pub(crate) uses_timezone_from: bool,
 }
@@ -169,6 +172,7 @@ impl NormalizationRules {
         let mut rules = NormalizationRules {
             document: document.clone(),
             nodes: HashMap::new(),
+            structural: HashMap::new(),
             default_zone,
             uses_timezone_from: false,
         };
@@ -192,6 +196,15 @@ impl NormalizationRules {
                     (None, Some(r)) => Some(r.clone()),
                     (Some(a), Some(r)) => Some(r.merged_with(&a)),
                 });
+            let descends = chain.iter().find(|p| {
+                rules
+                    .node(p)
+                    .and_then(Value::as_object)
+                    .is_some_and(|n| n.contains_key("properties") || n.contains_key("items"))
+            });
+            if let Some(descends) = descends {
+                rules.structural.insert(pointer.clone(), descends.clone());
+            }
             if let Some(effective) = effective {
                 rules.nodes.insert(pointer, effective);
             }
@@ -237,12 +250,9 @@ impl NormalizationRules {
 
     /// The node that says how to descend from `pointer`: the first in its
     /// ref chain that has `properties` or `items`.
-    pub(crate) fn structural(&self, pointer: &str) -> Option<(String, &Map<String, Value>)> {
-        let chain = self.ref_chain(pointer).ok()?;
-        chain.into_iter().find_map(|p| {
-            let node = self.node(&p)?.as_object()?;
-            (node.contains_key("properties") || node.contains_key("items")).then_some((p, node))
-        })
+    pub(crate) fn structural(&self, pointer: &str) -> Option<(&str, &Map<String, Value>)> {
+        let resolved = self.structural.get(pointer)?;
+        Some((resolved.as_str(), self.node(resolved)?.as_object()?))
     }
 
     /// Schema pointer of the node describing the instance at `instance_pointer`,
@@ -254,9 +264,9 @@ impl NormalizationRules {
                 break;
             };
             let next = if node.get("properties").and_then(|p| p.get(&token)).is_some() {
-                pointer_push(&pointer_push(&base, "properties"), &token)
+                pointer_push(&pointer_push(base, "properties"), &token)
             } else if node.get("items").is_some_and(Value::is_object) && token.parse::<usize>().is_ok() {
-                pointer_push(&base, "items")
+                pointer_push(base, "items")
             } else {
                 break;
             };
