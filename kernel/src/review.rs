@@ -60,8 +60,13 @@ impl Review {
         Review { schemas, store }
     }
 
-    pub async fn queue(&self, after: Option<(&str, &str)>, limit: u32) -> Result<Vec<OrderRecord>, ReviewError> {
-        Ok(self.store.review_queue(after, limit).await?)
+    pub async fn queue(
+        &self,
+        line: Option<&str>,
+        after: Option<(&str, &str)>,
+        limit: u32,
+    ) -> Result<Vec<OrderRecord>, ReviewError> {
+        Ok(self.store.review_queue(line, after, limit).await?)
     }
 
     async fn in_review(&self, order_id: &str) -> Result<OrderRecord, ReviewError> {

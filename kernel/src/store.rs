@@ -265,17 +265,24 @@ impl Store {
         rows.iter().map(event_from_row).collect()
     }
 
-    /// Orders waiting for review, oldest first, after the cursor `(created_at, id)`.
-    pub async fn review_queue(&self, after: Option<(&str, &str)>, limit: u32) -> Result<Vec<OrderRecord>, StoreError> {
+    /// Orders waiting for review, oldest first, after the cursor `(created_at, id)`,
+    /// optionally of one business line only.
+    pub async fn review_queue(
+        &self,
+        line: Option<&str>,
+        after: Option<(&str, &str)>,
+        limit: u32,
+    ) -> Result<Vec<OrderRecord>, StoreError> {
         let (after_at, after_id) = after.unwrap_or(("", ""));
         let sql = format!(
             "SELECT {ORDER_COLUMNS} FROM orders WHERE status = $1 AND (created_at > $2 OR (created_at = $2 AND id > $3)) \
-             ORDER BY created_at, id LIMIT $4"
+             AND ($4 = '' OR line = $4) ORDER BY created_at, id LIMIT $5"
         );
         let rows = sqlx::query(&sql)
             .bind(OrderStatus::NeedsReview.as_str())
             .bind(after_at)
             .bind(after_id)
+            .bind(line.unwrap_or_default())
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await?;

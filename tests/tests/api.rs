@@ -190,6 +190,21 @@ both_backends!(
             .unwrap()
             .clone();
 
+        // The queue filters by line and answers bad query strings precisely.
+        let (_, other_line) = hub.get(REVIEWER, "/v1/review?line=no-such-line").await;
+        assert_eq!(other_line["items"], json!([]));
+        let (_, same_line) = hub.get(REVIEWER, &format!("/v1/review?line={line}")).await;
+        assert!(
+            same_line["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|i| i["id"] == id.as_str())
+        );
+        let (status, bad) = hub.get(REVIEWER, "/v1/review?limit=abc").await;
+        assert_eq!(status, 400, "{bad}");
+        assert!(bad["type"].as_str().unwrap().ends_with("/bad-query"));
+
         // Releasing without fixing is refused and changes nothing.
         let (status, refused) = hub
             .post(REVIEWER, &format!("/v1/review/{id}/release"), &json!({}))

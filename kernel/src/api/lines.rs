@@ -1,6 +1,7 @@
 //! Business lines and their schemas, for portals that render forms.
 
 use axum::Json;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -9,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::extract::Caller;
-use super::problem::ApiProblem;
+use super::problem::{ApiProblem, bad_query};
 
 pub async fn list(State(state): State<AppState>, _caller: Caller) -> Json<Value> {
     let lines: Vec<Value> = state
@@ -37,8 +38,9 @@ pub async fn schema(
     State(state): State<AppState>,
     _caller: Caller,
     Path(line): Path<String>,
-    Query(query): Query<VersionQuery>,
+    query: Result<Query<VersionQuery>, QueryRejection>,
 ) -> Result<impl IntoResponse, ApiProblem> {
+    let Query(query) = query.map_err(bad_query)?;
     let schema = match query.version {
         Some(v) => state.schemas.version(&line, v),
         None => state.schemas.latest(&line),

@@ -87,6 +87,16 @@ impl ApiProblem {
     }
 }
 
+/// A query string that does not parse (`?limit=abc`).
+pub fn bad_query(rejection: axum::extract::rejection::QueryRejection) -> ApiProblem {
+    ApiProblem::new(
+        StatusCode::BAD_REQUEST,
+        "bad-query",
+        "Bad Request",
+        format!("invalid query string: {}", rejection.body_text()),
+    )
+}
+
 impl IntoResponse for ApiProblem {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

@@ -1,6 +1,7 @@
 //! The review queue endpoints (reviewer, operator, admin).
 
 use axum::Json;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
@@ -9,7 +10,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::extract::{Caller, JsonBody};
 use super::orders::{order_view, store_failure};
-use super::problem::ApiProblem;
+use super::problem::{ApiProblem, bad_query};
 use crate::auth::Principal;
 use crate::review::ReviewError;
 
@@ -62,6 +63,7 @@ fn review_failure(e: ReviewError) -> ApiProblem {
 
 #[derive(Deserialize)]
 pub struct QueueQuery {
+    line: Option<String>,
     after: Option<String>,
     limit: Option<u32>,
 }
@@ -69,13 +71,18 @@ pub struct QueueQuery {
 pub async fn queue(
     State(state): State<AppState>,
     Caller(caller): Caller,
-    Query(q): Query<QueueQuery>,
+    query: Result<Query<QueueQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiProblem> {
+    let Query(q) = query.map_err(bad_query)?;
     require_reviewer(&caller)?;
     let limit = q.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
     // The cursor is "<created_at>|<id>" of the last item seen.
     let after = q.after.as_deref().map(|c| c.split_once('|').unwrap_or((c, "")));
-    let orders = state.review.queue(after, limit).await.map_err(review_failure)?;
+    let orders = state
+        .review
+        .queue(q.line.as_deref(), after, limit)
+        .await
+        .map_err(review_failure)?;
     let next = (orders.len() == limit as usize)
         .then(|| orders.last().map(|o| format!("{}|{}", o.created_at, o.id)))
         .flatten();
