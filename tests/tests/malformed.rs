@@ -71,7 +71,6 @@ fn corpus() -> Vec<Case> {
         case("whitespace body", ORDERS, "  \n\t ", 400, "empty-body"),
         case("invalid utf-8", ORDERS, [&br#"{"description": ""#[..], &[0xC3, 0x28], b"\"}"].concat(), 400, "invalid-utf8"),
         case("gbk bytes", ORDERS, [&br#"{"description": ""#[..], &[0xD6, 0xD0, 0xCE, 0xC4], b"\"}"].concat(), 400, "invalid-utf8"),
-        case("10 MB string", ORDERS, format!("{{\"description\": \"{}\"}}", "x".repeat(10 * 1024 * 1024)), 413, "payload-too-large"),
         case("array instead of object", ORDERS, "[1, 2, 3]", 422, "invalid-order"),
         case("string instead of object", ORDERS, "\"order\"", 422, "invalid-order"),
         case("number instead of object", ORDERS, "42", 422, "invalid-order"),
@@ -309,6 +308,40 @@ async fn run(hub: &TestHub, c: &Case) {
     }
 }
 
+/// Sends only the headers of a POST announcing `length` bytes and reads the answer.
+async fn announce_huge_body(hub: &TestHub, length: usize) -> (u16, Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = hub.base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let head = format!(
+        "POST {ORDERS} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {ACME}\r\n\
+         Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    let mut buffer = [0u8; 4096];
+    // Read until the JSON body is complete or the server closes.
+    loop {
+        let n = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read(&mut buffer))
+            .await
+            .expect("no answer within 10 s")
+            .unwrap();
+        response.extend_from_slice(&buffer[..n]);
+        let text = String::from_utf8_lossy(&response);
+        if n == 0
+            || text
+                .split_once("\r\n\r\n")
+                .is_some_and(|(_, body)| body.trim_end().ends_with('}'))
+        {
+            break;
+        }
+    }
+    let text = String::from_utf8(response).unwrap();
+    let status: u16 = text.split(' ').nth(1).unwrap().parse().unwrap();
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
 both_backends!(
     every_malformed_request_gets_a_clear_answer,
     |backend: Backend| async move {
@@ -320,6 +353,18 @@ both_backends!(
             let health = hub.client.get(hub.url("/healthz")).send().await.unwrap();
             assert_eq!(health.status(), 200, "hub stopped serving after '{}'", c.name);
         }
+        // A 10 MB order is refused from its Content-Length, before the body is
+        // read. A raw client waits for that answer the way `Expect: 100-continue`
+        // clients do; a client that pushes the body anyway races the server's
+        // close of the connection, which is why this is not a table row.
+        let (status, problem) = announce_huge_body(&hub, 10 * 1024 * 1024).await;
+        assert_eq!(status, 413, "{problem}");
+        assert!(
+            problem["type"].as_str().unwrap().ends_with("/payload-too-large"),
+            "{problem}"
+        );
+        assert_eq!(hub.client.get(hub.url("/healthz")).send().await.unwrap().status(), 200);
+
         // And real work still goes through.
         let (status, accepted) = hub.post(ACME, ORDERS, &valid_complaint()).await;
         assert_eq!(status, 202, "{accepted}");

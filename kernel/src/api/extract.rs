@@ -82,17 +82,28 @@ impl FromRequest<AppState> for JsonBody {
                 ));
             }
         }
+        let too_large = || {
+            ApiProblem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload-too-large",
+                "Payload Too Large",
+                format!(
+                    "the body is larger than the hub's limit of {} bytes",
+                    state.max_body_bytes
+                ),
+            )
+        };
+        // Refuse an announced oversized body before reading any of it.
+        let announced = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        if announced.is_some_and(|length| length > state.max_body_bytes as u64) {
+            return Err(too_large());
+        }
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiProblem::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload-too-large",
-                    "Payload Too Large",
-                    format!(
-                        "the body is larger than the hub's limit of {} bytes",
-                        state.max_body_bytes
-                    ),
-                )
+                too_large()
             } else {
                 ApiProblem::new(
                     StatusCode::BAD_REQUEST,
