@@ -94,7 +94,12 @@ impl Intake {
             .ok_or_else(|| IntakeError::UnknownLine(line.to_owned()))?;
         let verdict = validate::check(&schema, order);
         let (status, outcome_event) = match verdict.outcome {
-            Outcome::Invalid => return Err(IntakeError::Invalid(verdict)),
+            Outcome::Invalid => {
+                // Refused, not stored: log the fact and the codes, never the customer's data.
+                let codes: Vec<&str> = verdict.problems.iter().map(|p| p.code.as_str()).collect();
+                tracing::info!(line, tenant = caller.owning_tenant(), problems = ?codes, "order refused as invalid");
+                return Err(IntakeError::Invalid(verdict));
+            }
             Outcome::Valid => (
                 OrderStatus::Queued,
                 NewEvent::new(

@@ -408,3 +408,44 @@ both_backends!(portal_reads_lines_schemas_and_dry_runs, |backend: Backend| async
     assert_eq!(queue["items"], json!([]));
     hub.stop().await;
 });
+
+both_backends!(
+    two_reviewers_releasing_at_once_queue_the_order_once,
+    |backend: Backend| async move {
+        let hub = TestHub::start(backend).await;
+        let (line, input) = examples_with("needs-review").remove(0);
+        let (_, accepted) = hub.post(ACME, &format!("/v1/orders/{line}"), &input).await;
+        let id = accepted["order_id"].as_str().unwrap().to_owned();
+        let (_, queue) = hub.get(REVIEWER, "/v1/review").await;
+        let item = queue["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["id"] == id.as_str())
+            .unwrap()
+            .clone();
+        let mut patch = json!({});
+        let mut normalized = item["normalized"].clone();
+        for p in item["problems"].as_array().unwrap() {
+            let pointer = p["pointer"].as_str().unwrap();
+            let one = correction(&normalized, pointer, fix_for(p["code"].as_str().unwrap(), pointer));
+            json_merge(&mut normalized, &one);
+            json_merge(&mut patch, &one);
+        }
+        let path = format!("/v1/review/{id}/release");
+        let body = json!({ "corrections": patch });
+        let (a, b) = tokio::join!(hub.post(REVIEWER, &path, &body), hub.post(OPERATOR, &path, &body));
+        let mut statuses = [a.0, b.0];
+        statuses.sort_unstable();
+        assert_eq!(statuses, [200, 409], "{a:?} {b:?}");
+        assert_eq!(
+            hub.store.dispatch_jobs_for(&id).await.unwrap(),
+            1,
+            "queued exactly once"
+        );
+        let (_, order) = hub.get(REVIEWER, &format!("/v1/orders/{id}")).await;
+        let reviewed = kinds(&order).iter().filter(|(k, _)| k == "reviewed").count();
+        assert_eq!(reviewed, 1, "one staff action on the timeline");
+        hub.stop().await;
+    }
+);
