@@ -16,7 +16,7 @@ pub const EMBEDDED_DEFAULT: &str = include_str!("../../examples/hub.toml");
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}")]
+    #[error("cannot read config file {path}")]
     Read { path: PathBuf, source: std::io::Error },
     #[error("invalid config {origin}: {message}")]
     Parse { origin: String, message: String },

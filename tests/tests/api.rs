@@ -370,6 +370,15 @@ both_backends!(customers_see_only_their_own_orders, |backend: Backend| async mov
     );
     assert_eq!(hub.get(REVIEWER, &path).await.0, 200, "staff read every order");
     assert_eq!(hub.get("not-a-key", &path).await.0, 401);
+    // The auth scheme is case-insensitive (RFC 9110 §11.1).
+    let lower = hub
+        .client
+        .get(hub.url(&path))
+        .header("authorization", format!("bearer {ACME}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(lower.status(), 200);
     hub.stop().await;
 });
 

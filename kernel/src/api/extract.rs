@@ -22,8 +22,10 @@ impl FromRequestParts<AppState> for Caller {
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
+            // The auth scheme is case-insensitive (RFC 9110 §11.1).
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, key)| key.trim())
             .ok_or_else(ApiProblem::unauthorized)?;
         state
             .auth
@@ -144,7 +146,7 @@ impl FromRequest<AppState> for JsonBody {
                 "Bad Request",
                 format!("the body is not valid JSON: {e}"),
             )
-            .at(e.line(), e.column())
+            .at(e.line(), e.column().max(1))
         })?;
         Ok(JsonBody { text, value })
     }
