@@ -211,14 +211,7 @@ both_backends!(
             .await;
         assert_eq!(status, 422, "{refused}");
 
-        let mut normalized = item["normalized"].clone();
-        let mut patch = json!({});
-        for p in item["problems"].as_array().unwrap() {
-            let pointer = p["pointer"].as_str().unwrap();
-            let one = correction(&normalized, pointer, fix_for(p["code"].as_str().unwrap(), pointer));
-            json_merge(&mut normalized, &one);
-            json_merge(&mut patch, &one);
-        }
+        let patch = fixing_patch(&item);
         let (status, released) = hub
             .post(
                 REVIEWER,
@@ -257,6 +250,19 @@ both_backends!(
         hub.stop().await;
     }
 );
+
+/// A merge patch that fixes every open problem of a review-queue item.
+fn fixing_patch(item: &Value) -> Value {
+    let mut normalized = item["normalized"].clone();
+    let mut patch = json!({});
+    for p in item["problems"].as_array().unwrap() {
+        let pointer = p["pointer"].as_str().unwrap();
+        let one = correction(&normalized, pointer, fix_for(p["code"].as_str().unwrap(), pointer));
+        json_merge(&mut normalized, &one);
+        json_merge(&mut patch, &one);
+    }
+    patch
+}
 
 fn json_merge(target: &mut Value, patch: &Value) {
     if let (Some(t), Some(p)) = (target.as_object_mut(), patch.as_object()) {
@@ -433,14 +439,7 @@ both_backends!(
             .find(|i| i["id"] == id.as_str())
             .unwrap()
             .clone();
-        let mut patch = json!({});
-        let mut normalized = item["normalized"].clone();
-        for p in item["problems"].as_array().unwrap() {
-            let pointer = p["pointer"].as_str().unwrap();
-            let one = correction(&normalized, pointer, fix_for(p["code"].as_str().unwrap(), pointer));
-            json_merge(&mut normalized, &one);
-            json_merge(&mut patch, &one);
-        }
+        let patch = fixing_patch(&item);
         let path = format!("/v1/review/{id}/release");
         let body = json!({ "corrections": patch });
         let (a, b) = tokio::join!(hub.post(REVIEWER, &path, &body), hub.post(OPERATOR, &path, &body));
