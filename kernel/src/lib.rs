@@ -17,6 +17,9 @@
 //! - [`timeline`]: the event vocabulary and actors of the audit trail.
 //! - [`store`]: sqlx persistence on SQLite (default) or PostgreSQL.
 //! - [`auth`]: API keys → principals and roles.
+//! - [`sandbox`]: runs OPS plugins (WebAssembly components) under limits.
+//! - [`transports`]: HTTP, AMQP, files — what plugins borrow to reach an OPS.
+//! - [`secret`]: credentials that never print.
 //! - [`api`]: the HTTP surface (axum); the only module that knows HTTP.
 //! - [`telemetry`]: tracing set-up.
 
@@ -27,8 +30,11 @@ pub mod intake;
 pub mod normalize;
 pub mod problem;
 pub mod review;
+pub mod sandbox;
 pub mod schema;
+pub mod secret;
 pub mod store;
 pub mod telemetry;
 pub mod timeline;
+pub mod transports;
 pub mod validate;
