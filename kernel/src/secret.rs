@@ -64,13 +64,19 @@ impl SecretRef {
     /// a missing one is reported before the first order, not during it.
     pub fn resolve(&self) -> Result<Secret, SecretError> {
         let (value, origin) = match self {
-            SecretRef::Env(name) => {
-                (std::env::var(name).map_err(|_| SecretError::MissingEnv(name.clone()))?, format!("env `{name}`"))
-            }
+            SecretRef::Env(name) => (
+                std::env::var(name).map_err(|_| SecretError::MissingEnv(name.clone()))?,
+                format!("env `{name}`"),
+            ),
             SecretRef::File(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|error| SecretError::File { path: path.clone(), reason: error.to_string() })?;
-                (text.trim_end_matches(['\r', '\n']).to_owned(), format!("file {}", path.display()))
+                let text = std::fs::read_to_string(path).map_err(|error| SecretError::File {
+                    path: path.clone(),
+                    reason: error.to_string(),
+                })?;
+                (
+                    text.trim_end_matches(['\r', '\n']).to_owned(),
+                    format!("file {}", path.display()),
+                )
             }
         };
         if value.is_empty() {
@@ -95,8 +101,13 @@ mod tests {
 
     #[test]
     fn a_missing_env_secret_names_the_variable_not_a_value() {
-        let error = SecretRef::Env("HUB_TEST_SURELY_UNSET_4711".into()).resolve().unwrap_err();
-        assert_eq!(error.to_string(), "environment variable `HUB_TEST_SURELY_UNSET_4711` is not set (or not UTF-8)");
+        let error = SecretRef::Env("HUB_TEST_SURELY_UNSET_4711".into())
+            .resolve()
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "environment variable `HUB_TEST_SURELY_UNSET_4711` is not set (or not UTF-8)"
+        );
     }
 
     #[test]

@@ -46,26 +46,26 @@ pub use transport::{ResponseExt, TransportErrorExt};
 /// The WIT version this SDK was built from; the kernel refuses other majors.
 pub const WIT_VERSION: &str = "1.0.0";
 
+/// A failed call: [`Failure::Retryable`] or [`Failure::Permanent`].
+pub use bindings::exports::hub::plugin::handler::Failure;
 pub use bindings::exports::hub::plugin::handler::{
     Accepted, FailureDetail, Feedback, FeedbackStatus, Inbound, InboundSource, Order, Outcome, Reason, Waiting,
 };
-/// A failed call: [`Failure::Retryable`] or [`Failure::Permanent`].
-pub use bindings::exports::hub::plugin::handler::Failure;
 pub use bindings::hub::plugin::types::{TransportError, Unavailable};
 
 /// Capabilities the kernel lends. Each call is checked against the target's
 /// grants and addresses; a refusal comes back as [`TransportError::Denied`].
 pub mod http {
-    pub use crate::bindings::hub::plugin::http::{send, Method, Request, Response};
+    pub use crate::bindings::hub::plugin::http::{Method, Request, Response, send};
     pub use crate::transport::{get, post_json, request};
 }
 /// RabbitMQ publishing to the target's exchange.
 pub mod amqp {
-    pub use crate::bindings::hub::plugin::amqp::{publish, Message};
+    pub use crate::bindings::hub::plugin::amqp::{Message, publish};
 }
 /// Files on the target's FTP or SFTP server (the target decides which).
 pub mod files {
-    pub use crate::bindings::hub::plugin::files::{get, list, put, remove, rename, Entry};
+    pub use crate::bindings::hub::plugin::files::{Entry, get, list, put, remove, rename};
 }
 /// The target's non-secret settings.
 pub mod config {
@@ -74,7 +74,7 @@ pub mod config {
 }
 /// Log lines, tagged by the host with plugin, target and order.
 pub mod log {
-    pub use crate::bindings::hub::plugin::log::{log, Level};
+    pub use crate::bindings::hub::plugin::log::{Level, log};
 
     pub fn info(message: &str) {
         log(Level::Info, message);
@@ -91,7 +91,7 @@ pub mod log {
 }
 /// Wall-clock time.
 pub mod clock {
-    pub use crate::bindings::hub::plugin::clock::{now, Timestamp};
+    pub use crate::bindings::hub::plugin::clock::{Timestamp, now};
 }
 
 /// What a plugin implements. Only [`Plugin::submit`] is required.

@@ -19,11 +19,19 @@ pub trait FailureExt: Sized {
 
 impl FailureExt for Failure {
     fn retryable(message: impl Into<String>) -> Self {
-        Failure::Retryable(FailureDetail { message: message.into(), cause: None, retry_after_ms: None })
+        Failure::Retryable(FailureDetail {
+            message: message.into(),
+            cause: None,
+            retry_after_ms: None,
+        })
     }
 
     fn permanent(message: impl Into<String>) -> Self {
-        Failure::Permanent(FailureDetail { message: message.into(), cause: None, retry_after_ms: None })
+        Failure::Permanent(FailureDetail {
+            message: message.into(),
+            cause: None,
+            retry_after_ms: None,
+        })
     }
 
     fn from_transport(context: &str, error: TransportError) -> Self {
@@ -32,7 +40,11 @@ impl FailureExt for Failure {
             retry_after_ms: error.retry_after_ms(),
             cause: Some(error.clone()),
         };
-        if error.is_transient() { Failure::Retryable(detail) } else { Failure::Permanent(detail) }
+        if error.is_transient() {
+            Failure::Retryable(detail)
+        } else {
+            Failure::Permanent(detail)
+        }
     }
 
     fn is_retryable(&self) -> bool {
@@ -56,10 +68,16 @@ pub trait OutcomeExt: Sized {
 
 impl OutcomeExt for Outcome {
     fn accepted(ops_ref: impl Into<String>) -> Self {
-        Outcome::Accepted(Accepted { ops_ref: ops_ref.into(), message: None })
+        Outcome::Accepted(Accepted {
+            ops_ref: ops_ref.into(),
+            message: None,
+        })
     }
     fn accepted_with(ops_ref: impl Into<String>, message: impl Into<String>) -> Self {
-        Outcome::Accepted(Accepted { ops_ref: ops_ref.into(), message: Some(message.into()) })
+        Outcome::Accepted(Accepted {
+            ops_ref: ops_ref.into(),
+            message: Some(message.into()),
+        })
     }
     fn pending(correlation_id: impl Into<String>) -> Self {
         Outcome::Pending(correlation_id.into())
@@ -72,11 +90,19 @@ impl OutcomeExt for Outcome {
 impl Reason {
     /// A reason tied to a field of the normalized order (a JSON Pointer).
     pub fn at(field: impl Into<String>, code: impl Into<String>, message: impl Into<String>) -> Self {
-        Reason { field: Some(field.into()), code: code.into(), message: message.into() }
+        Reason {
+            field: Some(field.into()),
+            code: code.into(),
+            message: message.into(),
+        }
     }
     /// A reason about the order as a whole.
     pub fn general(code: impl Into<String>, message: impl Into<String>) -> Self {
-        Reason { field: None, code: code.into(), message: message.into() }
+        Reason {
+            field: None,
+            code: code.into(),
+            message: message.into(),
+        }
     }
 }
 

@@ -17,7 +17,10 @@ pub trait TransportErrorExt {
 
 impl TransportErrorExt for TransportError {
     fn is_transient(&self) -> bool {
-        matches!(self, TransportError::Timeout(_) | TransportError::Refused(_) | TransportError::Unavailable(_))
+        matches!(
+            self,
+            TransportError::Timeout(_) | TransportError::Refused(_) | TransportError::Unavailable(_)
+        )
     }
 
     fn retry_after_ms(&self) -> Option<u64> {
@@ -33,10 +36,16 @@ impl TransportErrorExt for TransportError {
             TransportError::Refused(detail) => format!("connection refused: {detail}"),
             TransportError::Unauthorized(detail) => format!("unauthorized: {detail}"),
             TransportError::NotFound(detail) => format!("not found: {detail}"),
-            TransportError::Unavailable(Unavailable { message, retry_after_ms: Some(ms) }) => {
+            TransportError::Unavailable(Unavailable {
+                message,
+                retry_after_ms: Some(ms),
+            }) => {
                 format!("unavailable (retry after {ms} ms): {message}")
             }
-            TransportError::Unavailable(Unavailable { message, retry_after_ms: None }) => {
+            TransportError::Unavailable(Unavailable {
+                message,
+                retry_after_ms: None,
+            }) => {
                 format!("unavailable: {message}")
             }
             TransportError::ProtocolError(detail) => format!("protocol error: {detail}"),
@@ -66,7 +75,10 @@ pub trait ResponseExt {
 
 impl ResponseExt for Response {
     fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(key, _)| key.eq_ignore_ascii_case(name)).map(|(_, value)| value.as_str())
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
     }
 
     fn text(&self) -> String {
@@ -80,7 +92,11 @@ impl ResponseExt for Response {
     }
 
     fn retry_after_ms(&self) -> Option<u64> {
-        self.header("retry-after")?.trim().parse::<u64>().ok().map(|seconds| seconds.saturating_mul(1000))
+        self.header("retry-after")?
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .map(|seconds| seconds.saturating_mul(1000))
     }
 
     fn classify(&self) -> Result<&Self, TransportError> {
@@ -117,7 +133,10 @@ pub fn request(
     http::send(&Request {
         method,
         path: path.to_owned(),
-        headers: headers.iter().map(|(name, value)| ((*name).to_owned(), (*value).to_owned())).collect(),
+        headers: headers
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+            .collect(),
         body,
     })
 }

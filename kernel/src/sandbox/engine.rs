@@ -32,7 +32,10 @@ pub struct EngineSettings {
 
 impl Default for EngineSettings {
     fn default() -> Self {
-        EngineSettings { max_instances: 512, max_memory_mib: 256 }
+        EngineSettings {
+            max_instances: 512,
+            max_memory_mib: 256,
+        }
     }
 }
 
@@ -128,8 +131,10 @@ impl SandboxEngine {
             .map_err(|error| EngineError::Configure(format!("{error:#}")))?;
 
         if let Some(dir) = cache_dir {
-            std::fs::create_dir_all(dir)
-                .map_err(|error| EngineError::Cache { path: dir.to_owned(), reason: error.to_string() })?;
+            std::fs::create_dir_all(dir).map_err(|error| EngineError::Cache {
+                path: dir.to_owned(),
+                reason: error.to_string(),
+            })?;
         }
         spawn_epoch_ticker(&engine)?;
         Ok(Arc::new(SandboxEngine {
@@ -154,9 +159,15 @@ impl SandboxEngine {
     pub fn load(&self, package: PluginPackage) -> Result<LoadedPlugin, PackageError> {
         let started = Instant::now();
         let path = package.component_path.clone();
-        let bytes = std::fs::read(&path).map_err(|error| PackageError::Read { path: path.clone(), reason: error.to_string() })?;
+        let bytes = std::fs::read(&path).map_err(|error| PackageError::Read {
+            path: path.clone(),
+            reason: error.to_string(),
+        })?;
         if bytes.len() < COMPONENT_HEADER.len() || bytes[..4] != COMPONENT_HEADER[..4] {
-            return Err(PackageError::NotAComponent { path, reason: "it does not start with the `\\0asm` magic".into() });
+            return Err(PackageError::NotAComponent {
+                path,
+                reason: "it does not start with the `\\0asm` magic".into(),
+            });
         }
         if bytes[4..8] != COMPONENT_HEADER[4..8] {
             return Err(PackageError::NotAComponent {
@@ -169,8 +180,13 @@ impl SandboxEngine {
         let plugin = package.manifest.name.clone();
 
         let component_type = component.component_type();
-        let exported: Vec<String> = component_type.exports(&self.engine).map(|(name, _)| name.to_owned()).collect();
-        let handler = exported.iter().find_map(|name| name.strip_prefix("hub:plugin/handler@"));
+        let exported: Vec<String> = component_type
+            .exports(&self.engine)
+            .map(|(name, _)| name.to_owned())
+            .collect();
+        let handler = exported
+            .iter()
+            .find_map(|name| name.strip_prefix("hub:plugin/handler@"));
         let Some(handler_version) = handler else {
             return Err(PackageError::NotAPlugin {
                 path,
@@ -182,19 +198,31 @@ impl SandboxEngine {
             reason: format!("its handler version `{handler_version}` is not semver: {error}"),
         })?;
         if wit.major != HUB_WIT_VERSION.major {
-            return Err(PackageError::IncompatibleWit { plugin, version: package.manifest.version.clone(), built: wit });
+            return Err(PackageError::IncompatibleWit {
+                plugin,
+                version: package.manifest.version.clone(),
+                built: wit,
+            });
         }
 
         let mut imports = Vec::new();
         for (import, _) in component_type.imports(&self.engine) {
-            if import.starts_with("wasi:") {
+            // WASI is linked deny-all; `types` carries only type definitions.
+            if import.starts_with("wasi:") || import.starts_with("hub:plugin/types@") {
                 continue;
             }
             let Some(capability) = Capability::from_import(import) else {
-                return Err(PackageError::UnknownImport { plugin, import: import.to_owned() });
+                return Err(PackageError::UnknownImport {
+                    plugin,
+                    import: import.to_owned(),
+                });
             };
             if !package.manifest.capabilities.contains(&capability) {
-                return Err(PackageError::Undeclared { plugin, import: import.to_owned(), capability });
+                return Err(PackageError::Undeclared {
+                    plugin,
+                    import: import.to_owned(),
+                    capability,
+                });
             }
             imports.push(capability);
         }
@@ -202,23 +230,34 @@ impl SandboxEngine {
         let instance_pre = self
             .linker
             .instantiate_pre(&component)
-            .map_err(|error| PackageError::Link { plugin: plugin.clone(), reason: format!("{error:#}") })?;
-        let pre = PluginPre::new(instance_pre)
-            .map_err(|error| PackageError::Link { plugin, reason: format!("{error:#}") })?;
+            .map_err(|error| PackageError::Link {
+                plugin: plugin.clone(),
+                reason: format!("{error:#}"),
+            })?;
+        let pre = PluginPre::new(instance_pre).map_err(|error| PackageError::Link {
+            plugin,
+            reason: format!("{error:#}"),
+        })?;
         Ok(LoadedPlugin {
             package,
             digest,
             wit,
             imports,
             pre,
-            load: LoadReport { from_cache, elapsed: started.elapsed() },
+            load: LoadReport {
+                from_cache,
+                elapsed: started.elapsed(),
+            },
         })
     }
 
     /// Compiles, or reuses the native code compiled earlier for the same
     /// bytes by the same wasmtime with the same settings.
     fn compile_cached(&self, bytes: &[u8], digest: &str, path: &Path) -> Result<(Component, bool), PackageError> {
-        let cached = self.cache_dir.as_ref().map(|dir| dir.join(format!("{digest}-{}.cwasm", self.compatibility_key())));
+        let cached = self
+            .cache_dir
+            .as_ref()
+            .map(|dir| dir.join(format!("{digest}-{}.cwasm", self.compatibility_key())));
         if let Some(cached) = cached.as_ref().filter(|cached| cached.is_file()) {
             // SAFETY: `deserialize_file` runs native code from the file, so
             // the file must be one this hub wrote. It is: the cache directory
@@ -230,11 +269,15 @@ impl SandboxEngine {
             let loaded = unsafe { Component::deserialize_file(&self.engine, cached) };
             match loaded {
                 Ok(component) => return Ok((component, true)),
-                Err(error) => tracing::warn!(cache = %cached.display(), error = %error, "ignoring unusable compile cache entry"),
+                Err(error) => {
+                    tracing::warn!(cache = %cached.display(), error = %error, "ignoring unusable compile cache entry")
+                }
             }
         }
-        let component = Component::new(&self.engine, bytes)
-            .map_err(|error| PackageError::Corrupt { path: path.to_owned(), reason: root_cause(&error) })?;
+        let component = Component::new(&self.engine, bytes).map_err(|error| PackageError::Corrupt {
+            path: path.to_owned(),
+            reason: root_cause(&error),
+        })?;
         if let Some(cached) = cached {
             self.write_cache(&component, &cached);
         }
@@ -242,12 +285,15 @@ impl SandboxEngine {
     }
 
     fn write_cache(&self, component: &Component, cached: &Path) {
-        let result = component.serialize().map_err(|error| error.to_string()).and_then(|serialized| {
-            let temporary = cached.with_extension(format!("tmp{}", std::process::id()));
-            std::fs::write(&temporary, serialized)
-                .and_then(|()| std::fs::rename(&temporary, cached))
-                .map_err(|error| error.to_string())
-        });
+        let result = component
+            .serialize()
+            .map_err(|error| error.to_string())
+            .and_then(|serialized| {
+                let temporary = cached.with_extension(format!("tmp{}", std::process::id()));
+                std::fs::write(&temporary, serialized)
+                    .and_then(|()| std::fs::rename(&temporary, cached))
+                    .map_err(|error| error.to_string())
+            });
         if let Err(reason) = result {
             tracing::warn!(cache = %cached.display(), %reason, "cannot write compile cache entry; compiling each start");
         }
@@ -278,5 +324,7 @@ fn spawn_epoch_ticker(engine: &Engine) -> Result<(), EngineError> {
             std::thread::sleep(EPOCH_TICK);
         }
     });
-    spawned.map(drop).map_err(|error| EngineError::Configure(format!("cannot start the epoch ticker: {error}")))
+    spawned
+        .map(drop)
+        .map_err(|error| EngineError::Configure(format!("cannot start the epoch ticker: {error}")))
 }

@@ -21,8 +21,14 @@ pub enum Capability {
 }
 
 impl Capability {
-    pub const ALL: [Capability; 6] =
-        [Capability::Http, Capability::Amqp, Capability::Files, Capability::Config, Capability::Log, Capability::Clock];
+    pub const ALL: [Capability; 6] = [
+        Capability::Http,
+        Capability::Amqp,
+        Capability::Files,
+        Capability::Config,
+        Capability::Log,
+        Capability::Clock,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -63,7 +69,11 @@ pub struct MissingGrants {
 }
 
 fn list(capabilities: &[Capability]) -> String {
-    capabilities.iter().map(|capability| format!("`{capability}`")).collect::<Vec<_>>().join(", ")
+    capabilities
+        .iter()
+        .map(|capability| format!("`{capability}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The capabilities a bound plugin may use: everything it declared, if the
@@ -78,7 +88,11 @@ pub fn effective_grants(
     if missing.is_empty() {
         Ok(declared.clone())
     } else {
-        Err(MissingGrants { plugin: plugin.to_owned(), target: target.to_owned(), missing })
+        Err(MissingGrants {
+            plugin: plugin.to_owned(),
+            target: target.to_owned(),
+            missing,
+        })
     }
 }
 

@@ -34,7 +34,14 @@ pub struct CallLimits {
 
 impl Default for CallLimits {
     fn default() -> Self {
-        CallLimits { cpu_ms: 500, memory_mib: 64, wall_ms: 30_000, max_message_kib: 4096, host_calls: 1000, log_lines: 100 }
+        CallLimits {
+            cpu_ms: 500,
+            memory_mib: 64,
+            wall_ms: 30_000,
+            max_message_kib: 4096,
+            host_calls: 1000,
+            log_lines: 100,
+        }
     }
 }
 

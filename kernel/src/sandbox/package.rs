@@ -64,15 +64,25 @@ pub enum PackageError {
          rebuild it with hub-plugin-sdk {}.x",
         HUB_WIT_VERSION.major
     )]
-    IncompatibleWit { plugin: String, version: Version, built: Version },
+    IncompatibleWit {
+        plugin: String,
+        version: Version,
+        built: Version,
+    },
     #[error("{path} is not a WebAssembly component: {reason}")]
     NotAComponent { path: PathBuf, reason: String },
     #[error("{path} is corrupt or truncated: {reason}")]
     Corrupt { path: PathBuf, reason: String },
     #[error("{path} is not an Order Hub plugin: {reason}")]
     NotAPlugin { path: PathBuf, reason: String },
-    #[error("plugin `{plugin}` imports `{import}`, which its manifest does not declare; add `{capability}` to `capabilities`")]
-    Undeclared { plugin: String, import: String, capability: Capability },
+    #[error(
+        "plugin `{plugin}` imports `{import}`, which its manifest does not declare; add `{capability}` to `capabilities`"
+    )]
+    Undeclared {
+        plugin: String,
+        import: String,
+        capability: Capability,
+    },
     #[error("plugin `{plugin}` imports `{import}`, which the hub does not provide")]
     UnknownImport { plugin: String, import: String },
     #[error("cannot prepare plugin `{plugin}` for instantiation: {reason}")]
@@ -90,11 +100,17 @@ impl PluginPackage {
         } else {
             path.to_owned()
         };
-        let text = std::fs::read_to_string(&manifest_path)
-            .map_err(|error| PackageError::Read { path: manifest_path.clone(), reason: error.to_string() })?;
+        let text = std::fs::read_to_string(&manifest_path).map_err(|error| PackageError::Read {
+            path: manifest_path.clone(),
+            reason: error.to_string(),
+        })?;
         let manifest = Manifest::parse(&text, &manifest_path)?;
         let component_path = manifest_path.with_file_name(&manifest.component);
-        Ok(PluginPackage { manifest, manifest_path, component_path })
+        Ok(PluginPackage {
+            manifest,
+            manifest_path,
+            component_path,
+        })
     }
 
     /// Every package under `<dir>/<name>/<version>/`, or every problem.
@@ -103,12 +119,22 @@ impl PluginPackage {
         let mut problems = Vec::new();
         let names = match std::fs::read_dir(dir) {
             Ok(names) => names,
-            Err(error) => return Err(vec![PackageError::Read { path: dir.to_owned(), reason: error.to_string() }]),
+            Err(error) => {
+                return Err(vec![PackageError::Read {
+                    path: dir.to_owned(),
+                    reason: error.to_string(),
+                }]);
+            }
         };
         let mut version_dirs: Vec<PathBuf> = Vec::new();
         for name in names.flatten() {
             if let Ok(versions) = std::fs::read_dir(name.path()) {
-                version_dirs.extend(versions.flatten().map(|entry| entry.path()).filter(|path| path.is_dir()));
+                version_dirs.extend(
+                    versions
+                        .flatten()
+                        .map(|entry| entry.path())
+                        .filter(|path| path.is_dir()),
+                );
             }
         }
         version_dirs.sort();
@@ -118,20 +144,35 @@ impl PluginPackage {
                 Err(error) => problems.push(error),
             }
         }
-        if problems.is_empty() { Ok(packages) } else { Err(problems) }
+        if problems.is_empty() {
+            Ok(packages)
+        } else {
+            Err(problems)
+        }
     }
 }
 
 impl Manifest {
     pub fn parse(text: &str, path: &Path) -> Result<Self, PackageError> {
-        let manifest: Manifest = toml::from_str(text)
-            .map_err(|error| PackageError::Manifest { path: path.to_owned(), reason: error.to_string() })?;
-        let invalid = |reason: String| PackageError::Manifest { path: path.to_owned(), reason };
+        let manifest: Manifest = toml::from_str(text).map_err(|error| PackageError::Manifest {
+            path: path.to_owned(),
+            reason: error.to_string(),
+        })?;
+        let invalid = |reason: String| PackageError::Manifest {
+            path: path.to_owned(),
+            reason,
+        };
         let name_ok = !manifest.name.is_empty()
             && manifest.name.len() <= 64
-            && manifest.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+            && manifest
+                .name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
         if !name_ok {
-            return Err(invalid(format!("name `{}` must be 1–64 characters of a-z, 0-9 and `-`", manifest.name)));
+            return Err(invalid(format!(
+                "name `{}` must be 1–64 characters of a-z, 0-9 and `-`",
+                manifest.name
+            )));
         }
         let file_ok = manifest.component.ends_with(".wasm")
             && !manifest.component.contains(['/', '\\'])
@@ -175,7 +216,10 @@ mod tests {
         let manifest = parse(GOOD).unwrap();
         assert_eq!(manifest.name, "rest-json");
         assert_eq!(manifest.version, Version::new(1, 2, 0));
-        assert_eq!(manifest.capabilities, [Capability::Http, Capability::Log].into_iter().collect());
+        assert_eq!(
+            manifest.capabilities,
+            [Capability::Http, Capability::Log].into_iter().collect()
+        );
     }
 
     #[test]

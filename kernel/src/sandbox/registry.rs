@@ -20,7 +20,11 @@ pub enum RegistryError {
     #[error("no plugin `{0}` is installed")]
     UnknownPlugin(String),
     #[error("plugin `{name}` has no version {version} installed (installed: {installed})")]
-    UnknownVersion { name: String, version: Version, installed: String },
+    UnknownVersion {
+        name: String,
+        version: Version,
+        installed: String,
+    },
     #[error("plugin `{0}` has no earlier active version to roll back to")]
     NothingToRollBack(String),
 }
@@ -47,7 +51,10 @@ pub struct PluginRegistry {
 
 impl PluginRegistry {
     pub fn new(engine: Arc<SandboxEngine>) -> Self {
-        PluginRegistry { engine, plugins: RwLock::new(BTreeMap::new()) }
+        PluginRegistry {
+            engine,
+            plugins: RwLock::new(BTreeMap::new()),
+        }
     }
 
     pub fn engine(&self) -> &Arc<SandboxEngine> {
@@ -99,7 +106,11 @@ impl PluginRegistry {
             None => {
                 plugins.insert(
                     name,
-                    Versions { loaded: BTreeMap::from([(version.clone(), plugin.clone())]), active: version, history: vec![] },
+                    Versions {
+                        loaded: BTreeMap::from([(version.clone(), plugin.clone())]),
+                        active: version,
+                        history: vec![],
+                    },
                 );
             }
         }
@@ -117,19 +128,32 @@ impl PluginRegistry {
     /// A specific installed version (a target pinned to it, a replay).
     pub fn get(&self, name: &str, version: &Version) -> Result<Arc<LoadedPlugin>, RegistryError> {
         let plugins = self.plugins.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let versions = plugins.get(name).ok_or_else(|| RegistryError::UnknownPlugin(name.to_owned()))?;
-        versions.loaded.get(version).cloned().ok_or_else(|| RegistryError::UnknownVersion {
-            name: name.to_owned(),
-            version: version.clone(),
-            installed: versions.loaded.keys().map(ToString::to_string).collect::<Vec<_>>().join(", "),
-        })
+        let versions = plugins
+            .get(name)
+            .ok_or_else(|| RegistryError::UnknownPlugin(name.to_owned()))?;
+        versions
+            .loaded
+            .get(version)
+            .cloned()
+            .ok_or_else(|| RegistryError::UnknownVersion {
+                name: name.to_owned(),
+                version: version.clone(),
+                installed: versions
+                    .loaded
+                    .keys()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
     }
 
     /// Makes an installed version the active one.
     pub fn activate(&self, name: &str, version: &Version) -> Result<(), RegistryError> {
         self.get(name, version)?;
         let mut plugins = self.plugins.write().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let versions = plugins.get_mut(name).ok_or_else(|| RegistryError::UnknownPlugin(name.to_owned()))?;
+        let versions = plugins
+            .get_mut(name)
+            .ok_or_else(|| RegistryError::UnknownPlugin(name.to_owned()))?;
         if &versions.active != version {
             let previous = std::mem::replace(&mut versions.active, version.clone());
             versions.history.push(previous);
@@ -140,8 +164,13 @@ impl PluginRegistry {
     /// Goes back to the version that was active before; returns it.
     pub fn rollback(&self, name: &str) -> Result<Version, RegistryError> {
         let mut plugins = self.plugins.write().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let versions = plugins.get_mut(name).ok_or_else(|| RegistryError::UnknownPlugin(name.to_owned()))?;
-        let previous = versions.history.pop().ok_or_else(|| RegistryError::NothingToRollBack(name.to_owned()))?;
+        let versions = plugins
+            .get_mut(name)
+            .ok_or_else(|| RegistryError::UnknownPlugin(name.to_owned()))?;
+        let previous = versions
+            .history
+            .pop()
+            .ok_or_else(|| RegistryError::NothingToRollBack(name.to_owned()))?;
         versions.active = previous.clone();
         tracing::info!(plugin = name, version = %previous, "plugin rolled back");
         Ok(previous)

@@ -88,8 +88,18 @@ impl PluginCall {
         plugin: Arc<LoadedPlugin>,
         target: Arc<BoundTarget>,
     ) -> Result<Self, MissingGrants> {
-        let grants = effective_grants(plugin.name(), &target.name, &plugin.package.manifest.capabilities, &target.granted)?;
-        Ok(PluginCall { engine, plugin, target, grants })
+        let grants = effective_grants(
+            plugin.name(),
+            &target.name,
+            &plugin.package.manifest.capabilities,
+            &target.granted,
+        )?;
+        Ok(PluginCall {
+            engine,
+            plugin,
+            target,
+            grants,
+        })
     }
 
     pub fn plugin(&self) -> &Arc<LoadedPlugin> {
@@ -108,7 +118,9 @@ impl PluginCall {
                 Box::pin(async move { plugin.hub_plugin_handler().call_submit(store, &wit_order).await })
             })
             .await?;
-        let outcome = result.map(Outcome::from).map_err(|failure| CallError::Failed(failure.into()))?;
+        let outcome = result
+            .map(Outcome::from)
+            .map_err(|failure| CallError::Failed(failure.into()))?;
         self.check_output(&outcome)?;
         Ok(outcome)
     }
@@ -144,13 +156,23 @@ impl PluginCall {
 
     fn check_input(&self, bytes: usize) -> Result<(), CallError> {
         let limit = self.target.limits.max_message_bytes();
-        if bytes > limit { Err(CallError::InputTooLarge { bytes, limit }) } else { Ok(()) }
+        if bytes > limit {
+            Err(CallError::InputTooLarge { bytes, limit })
+        } else {
+            Ok(())
+        }
     }
 
     fn check_output<T: Serialize>(&self, value: &T) -> Result<(), CallError> {
         let limit = self.target.limits.max_message_bytes();
-        let bytes = serde_json::to_vec(value).map(|encoded| encoded.len()).unwrap_or(usize::MAX);
-        if bytes > limit { Err(CallError::OutputTooLarge { bytes, limit }) } else { Ok(()) }
+        let bytes = serde_json::to_vec(value)
+            .map(|encoded| encoded.len())
+            .unwrap_or(usize::MAX);
+        if bytes > limit {
+            Err(CallError::OutputTooLarge { bytes, limit })
+        } else {
+            Ok(())
+        }
     }
 
     /// Instantiates a fresh instance under every limit, runs `work` on it
@@ -162,12 +184,9 @@ impl PluginCall {
     {
         let limits = self.target.limits;
         let run = async {
-            let _slot = self
-                .engine
-                .slots
-                .acquire()
-                .await
-                .map_err(|_| CallError::Instantiate { message: "the plugin engine is shutting down".into() })?;
+            let _slot = self.engine.slots.acquire().await.map_err(|_| CallError::Instantiate {
+                message: "the plugin engine is shutting down".into(),
+            })?;
             let state = CallState::new(self.target.clone(), self.grants.clone(), self.plugin.name(), order_id);
             let mut store = Store::new(self.engine.engine(), state);
             store.limiter(|state| &mut state.memory);
@@ -196,7 +215,9 @@ impl PluginCall {
         };
         match tokio::time::timeout(limits.wall(), run).await {
             Ok(result) => result,
-            Err(_) => Err(CallError::Deadline { wall_ms: limits.wall_ms }),
+            Err(_) => Err(CallError::Deadline {
+                wall_ms: limits.wall_ms,
+            }),
         }
     }
 
@@ -213,7 +234,11 @@ impl PluginCall {
         }
         match state.hit {
             Some(LimitHit::Cpu) => return CallError::CpuBudget { cpu_ms: limits.cpu_ms },
-            Some(LimitHit::HostCalls) => return CallError::HostCallBudget { budget: limits.host_calls },
+            Some(LimitHit::HostCalls) => {
+                return CallError::HostCallBudget {
+                    budget: limits.host_calls,
+                };
+            }
             Some(LimitHit::Memory { requested_bytes }) => {
                 return CallError::MemoryLimit {
                     requested_mib: (requested_bytes as u64).div_ceil(1024 * 1024),
@@ -230,6 +255,10 @@ impl PluginCall {
         if !stderr.is_empty() {
             message = format!("{message}; the plugin wrote: {stderr}");
         }
-        if instantiating { CallError::Instantiate { message } } else { CallError::Trap { message } }
+        if instantiating {
+            CallError::Instantiate { message }
+        } else {
+            CallError::Trap { message }
+        }
     }
 }

@@ -102,11 +102,18 @@ impl CallState {
     /// missing grant ends the call with a message naming it.
     pub(crate) fn gate_or_trap(&mut self, capability: Capability, function: &str) -> wasmtime::Result<()> {
         self.charge(function)?;
-        if self.grants.contains(&capability) { Ok(()) } else { Err(wasmtime::Error::msg(self.not_granted(capability))) }
+        if self.grants.contains(&capability) {
+            Ok(())
+        } else {
+            Err(wasmtime::Error::msg(self.not_granted(capability)))
+        }
     }
 
     fn not_granted(&self, capability: Capability) -> String {
-        format!("capability `{capability}` is not granted to plugin `{}` on target `{}`", self.plugin, self.target.name)
+        format!(
+            "capability `{capability}` is not granted to plugin `{}` on target `{}`",
+            self.plugin, self.target.name
+        )
     }
 
     /// Whether one more log line may be written in this call.
@@ -128,6 +135,9 @@ impl CallState {
 
 impl WasiView for CallState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }

@@ -142,20 +142,25 @@ impl From<&PluginOrder> for wit::Order {
 
 impl From<wit::Reason> for Reason {
     fn from(reason: wit::Reason) -> Self {
-        Reason { field: reason.field, code: reason.code, message: reason.message }
+        Reason {
+            field: reason.field,
+            code: reason.code,
+            message: reason.message,
+        }
     }
 }
 
 impl From<wit::Outcome> for Outcome {
     fn from(outcome: wit::Outcome) -> Self {
         match outcome {
-            wit::Outcome::Accepted(accepted) => {
-                Outcome::Accepted { ops_ref: accepted.ops_ref, message: accepted.message }
-            }
+            wit::Outcome::Accepted(accepted) => Outcome::Accepted {
+                ops_ref: accepted.ops_ref,
+                message: accepted.message,
+            },
             wit::Outcome::Pending(correlation_id) => Outcome::Pending { correlation_id },
-            wit::Outcome::Rejected(reasons) => {
-                Outcome::Rejected { reasons: reasons.into_iter().map(Reason::from).collect() }
-            }
+            wit::Outcome::Rejected(reasons) => Outcome::Rejected {
+                reasons: reasons.into_iter().map(Reason::from).collect(),
+            },
         }
     }
 }
@@ -183,9 +188,10 @@ impl From<wit_types::TransportError> for TransportError {
             W::Refused(detail) => TransportError::Refused(detail),
             W::Unauthorized(detail) => TransportError::Unauthorized(detail),
             W::NotFound(detail) => TransportError::NotFound(detail),
-            W::Unavailable(detail) => {
-                TransportError::Unavailable { message: detail.message, retry_after_ms: detail.retry_after_ms }
-            }
+            W::Unavailable(detail) => TransportError::Unavailable {
+                message: detail.message,
+                retry_after_ms: detail.retry_after_ms,
+            },
             W::ProtocolError(detail) => TransportError::ProtocolError(detail),
             W::TooLarge(limit) => TransportError::TooLarge(limit),
             W::Denied(detail) => TransportError::Denied(detail),
@@ -201,9 +207,13 @@ impl From<TransportError> for wit_types::TransportError {
             TransportError::Refused(detail) => W::Refused(detail),
             TransportError::Unauthorized(detail) => W::Unauthorized(detail),
             TransportError::NotFound(detail) => W::NotFound(detail),
-            TransportError::Unavailable { message, retry_after_ms } => {
-                W::Unavailable(wit_types::Unavailable { message, retry_after_ms })
-            }
+            TransportError::Unavailable {
+                message,
+                retry_after_ms,
+            } => W::Unavailable(wit_types::Unavailable {
+                message,
+                retry_after_ms,
+            }),
             TransportError::ProtocolError(detail) => W::ProtocolError(detail),
             TransportError::TooLarge(limit) => W::TooLarge(limit),
             TransportError::Denied(detail) => W::Denied(detail),

@@ -17,9 +17,15 @@ use crate::secret::Secret;
 #[derive(Debug, Clone)]
 pub enum HttpAuth {
     Bearer(Secret),
-    Basic { username: String, password: Secret },
+    Basic {
+        username: String,
+        password: Secret,
+    },
     /// A custom header, e.g. `X-Api-Key`.
-    Header { name: String, value: Secret },
+    Header {
+        name: String,
+        value: Secret,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -55,7 +61,12 @@ impl ReqwestHttp {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|error| HttpSetupError::Client(error.to_string()))?;
-        Ok(ReqwestHttp { client, base_url, auth, max_response_bytes })
+        Ok(ReqwestHttp {
+            client,
+            base_url,
+            auth,
+            max_response_bytes,
+        })
     }
 
     /// Where a relative path lands; refuses anything that leaves the base.
@@ -66,7 +77,9 @@ impl ReqwestHttp {
             .map_err(|error| TransportError::Denied(format!("path `{path}` is not a relative URL: {error}")))?;
         let same_origin = url.origin() == self.base_url.origin();
         if !same_origin || !url.path().starts_with(self.base_url.path()) {
-            return Err(TransportError::Denied(format!("path `{path}` leaves the target's base URL")));
+            return Err(TransportError::Denied(format!(
+                "path `{path}` leaves the target's base URL"
+            )));
         }
         Ok(url)
     }
@@ -157,8 +170,14 @@ mod tests {
     #[test]
     fn relative_paths_land_under_the_base_url() {
         let http = transport("http://127.0.0.1:9/api/v2/");
-        assert_eq!(http.resolve("bookings").unwrap().as_str(), "http://127.0.0.1:9/api/v2/bookings");
-        assert_eq!(http.resolve("/bookings?x=1").unwrap().as_str(), "http://127.0.0.1:9/api/v2/bookings?x=1");
+        assert_eq!(
+            http.resolve("bookings").unwrap().as_str(),
+            "http://127.0.0.1:9/api/v2/bookings"
+        );
+        assert_eq!(
+            http.resolve("/bookings?x=1").unwrap().as_str(),
+            "http://127.0.0.1:9/api/v2/bookings?x=1"
+        );
     }
 
     #[test]
@@ -166,7 +185,10 @@ mod tests {
         let http = transport("http://127.0.0.1:9/api/v2/");
         for path in ["../admin", "http://evil.example/", "//evil.example/x", "%2e%2e/admin"] {
             let result = http.resolve(path);
-            assert!(matches!(result, Err(TransportError::Denied(_))), "{path} resolved to {result:?}");
+            assert!(
+                matches!(result, Err(TransportError::Denied(_))),
+                "{path} resolved to {result:?}"
+            );
         }
     }
 

@@ -30,7 +30,10 @@ pub enum TransportError {
     #[error("not found: {0}")]
     NotFound(String),
     #[error("unavailable: {message}")]
-    Unavailable { message: String, retry_after_ms: Option<u64> },
+    Unavailable {
+        message: String,
+        retry_after_ms: Option<u64>,
+    },
     #[error("protocol error: {0}")]
     ProtocolError(String),
     #[error("message larger than the {0}-byte limit")]

@@ -54,11 +54,17 @@ pub struct Replay {
 
 impl Replay {
     pub fn sequence(answers: impl IntoIterator<Item = Answer>) -> Self {
-        Replay { script: Mutex::new(Script::Sequence(answers.into_iter().collect())), calls: Mutex::new(Vec::new()) }
+        Replay {
+            script: Mutex::new(Script::Sequence(answers.into_iter().collect())),
+            calls: Mutex::new(Vec::new()),
+        }
     }
 
     pub fn always(answer: Answer) -> Self {
-        Replay { script: Mutex::new(Script::Always(answer)), calls: Mutex::new(Vec::new()) }
+        Replay {
+            script: Mutex::new(Script::Always(answer)),
+            calls: Mutex::new(Vec::new()),
+        }
     }
 
     /// Every call made so far, in order.
@@ -135,7 +141,13 @@ impl AmqpTransport for Replay {
 #[async_trait]
 impl FileTransport for Replay {
     async fn put(&self, path: &str, contents: Vec<u8>) -> Result<(), TransportError> {
-        self.done(RecordedCall::Put { path: path.to_owned(), contents }, "a put")
+        self.done(
+            RecordedCall::Put {
+                path: path.to_owned(),
+                contents,
+            },
+            "a put",
+        )
     }
 
     async fn get(&self, path: &str) -> Result<Vec<u8>, TransportError> {
@@ -147,7 +159,9 @@ impl FileTransport for Replay {
     }
 
     async fn list(&self, directory: &str) -> Result<Vec<FileEntry>, TransportError> {
-        match self.next(RecordedCall::List { directory: directory.to_owned() }) {
+        match self.next(RecordedCall::List {
+            directory: directory.to_owned(),
+        }) {
             Answer::Listing(entries) => Ok(entries),
             Answer::Fail(error) => Err(error),
             other => Err(mismatch("a list", &other)),
@@ -155,7 +169,13 @@ impl FileTransport for Replay {
     }
 
     async fn rename(&self, from: &str, to: &str) -> Result<(), TransportError> {
-        self.done(RecordedCall::Rename { from: from.to_owned(), to: to.to_owned() }, "a rename")
+        self.done(
+            RecordedCall::Rename {
+                from: from.to_owned(),
+                to: to.to_owned(),
+            },
+            "a rename",
+        )
     }
 
     async fn remove(&self, path: &str) -> Result<(), TransportError> {

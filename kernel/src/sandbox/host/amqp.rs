@@ -14,7 +14,10 @@ impl Host for CallState {
         }
         let result = match (self.check_message(&message), self.target.transports.amqp.clone()) {
             (Err(error), _) => Err(error),
-            (Ok(()), None) => Err(TransportError::Denied(format!("target `{}` has no AMQP broker", self.target.name))),
+            (Ok(()), None) => Err(TransportError::Denied(format!(
+                "target `{}` has no AMQP broker",
+                self.target.name
+            ))),
             (Ok(()), Some(transport)) => {
                 transport
                     .publish(AmqpMessage {
@@ -35,7 +38,12 @@ impl Host for CallState {
 
 impl CallState {
     fn check_message(&self, message: &Message) -> Result<(), TransportError> {
-        if !self.target.amqp_routing_keys.iter().any(|allowed| allowed == &message.routing_key) {
+        if !self
+            .target
+            .amqp_routing_keys
+            .iter()
+            .any(|allowed| allowed == &message.routing_key)
+        {
             return Err(TransportError::Denied(format!(
                 "routing key `{}` is not among target `{}`'s routing keys",
                 shorten(&message.routing_key),

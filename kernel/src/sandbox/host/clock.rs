@@ -8,6 +8,9 @@ impl Host for CallState {
     async fn now(&mut self) -> wasmtime::Result<Timestamp> {
         self.gate_or_trap(Capability::Clock, "clock.now")?;
         let now = chrono::Utc::now();
-        Ok(Timestamp { seconds: now.timestamp(), nanoseconds: now.timestamp_subsec_nanos() })
+        Ok(Timestamp {
+            seconds: now.timestamp(),
+            nanoseconds: now.timestamp_subsec_nanos(),
+        })
     }
 }

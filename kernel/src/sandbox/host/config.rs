@@ -12,6 +12,11 @@ impl Host for CallState {
 
     async fn entries(&mut self) -> wasmtime::Result<Vec<(String, String)>> {
         self.gate_or_trap(Capability::Config, "config.entries")?;
-        Ok(self.target.settings.iter().map(|(key, value)| (key.clone(), value.clone())).collect())
+        Ok(self
+            .target
+            .settings
+            .iter()
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect())
     }
 }

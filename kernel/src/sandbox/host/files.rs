@@ -85,6 +85,10 @@ impl Host for CallState {
 
 impl From<FileEntry> for Entry {
     fn from(entry: FileEntry) -> Self {
-        Entry { name: entry.name, size: entry.size, modified: entry.modified }
+        Entry {
+            name: entry.name,
+            size: entry.size,
+            modified: entry.modified,
+        }
     }
 }

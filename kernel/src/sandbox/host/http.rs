@@ -9,8 +9,15 @@ use super::{check_relative, check_size, shorten, to_wit};
 use crate::transports::{HttpMethod, HttpRequest, HttpResponse, TransportError};
 
 /// Headers only the host sets: credentials and framing.
-const RESERVED_HEADERS: [&str; 7] =
-    ["authorization", "proxy-authorization", "cookie", "host", "content-length", "transfer-encoding", "connection"];
+const RESERVED_HEADERS: [&str; 7] = [
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+];
 
 impl Host for CallState {
     async fn send(&mut self, request: Request) -> wasmtime::Result<Result<Response, types::TransportError>> {
@@ -20,7 +27,10 @@ impl Host for CallState {
         let checked = self.check_request(request);
         let result = match (checked, self.target.transports.http.clone()) {
             (Err(error), _) => Err(error),
-            (Ok(_), None) => Err(TransportError::Denied(format!("target `{}` has no HTTP endpoint", self.target.name))),
+            (Ok(_), None) => Err(TransportError::Denied(format!(
+                "target `{}` has no HTTP endpoint",
+                self.target.name
+            ))),
             (Ok(request), Some(transport)) => {
                 let limit = self.limits.max_message_bytes();
                 transport.send(request).await.and_then(|response| {
@@ -45,10 +55,15 @@ impl CallState {
                 self.target.name
             )));
         }
-        if let Some((name, _)) =
-            request.headers.iter().find(|(name, _)| RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str()))
+        if let Some((name, _)) = request
+            .headers
+            .iter()
+            .find(|(name, _)| RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str()))
         {
-            return Err(TransportError::Denied(format!("header `{}` is set by the host only", shorten(name))));
+            return Err(TransportError::Denied(format!(
+                "header `{}` is set by the host only",
+                shorten(name)
+            )));
         }
         if let Some(body) = &request.body {
             check_size(body.len(), self.limits.max_message_bytes())?;
@@ -71,6 +86,10 @@ impl CallState {
 
 impl From<HttpResponse> for Response {
     fn from(response: HttpResponse) -> Self {
-        Response { status: response.status, headers: response.headers, body: response.body }
+        Response {
+            status: response.status,
+            headers: response.headers,
+            body: response.body,
+        }
     }
 }

@@ -20,7 +20,11 @@ impl types::Host for CallState {}
 
 /// A message bigger than the target allows never reaches the transport.
 pub(crate) fn check_size(length: usize, limit: usize) -> Result<(), TransportError> {
-    if length > limit { Err(TransportError::TooLarge(limit as u64)) } else { Ok(()) }
+    if length > limit {
+        Err(TransportError::TooLarge(limit as u64))
+    } else {
+        Ok(())
+    }
 }
 
 /// A relative address with no way out of the target's root: no scheme, no
@@ -35,7 +39,10 @@ pub(crate) fn check_relative(path: &str) -> Result<(), TransportError> {
         || lowered.contains("%2f")
         || path.split(['/', '?', '#']).any(|segment| segment == "..");
     if escapes {
-        Err(TransportError::Denied(format!("address `{}` is outside the target", shorten(path))))
+        Err(TransportError::Denied(format!(
+            "address `{}` is outside the target",
+            shorten(path)
+        )))
     } else {
         Ok(())
     }
@@ -63,7 +70,16 @@ mod tests {
         for good in ["bookings", "bookings/T-1?x=1", "out/2026/上海.csv", "/bookings"] {
             assert!(check_relative(good).is_ok(), "{good}");
         }
-        for bad in ["../admin", "a/../../b", "http://evil/", "//evil/x", "a\\b", "%2E%2E/x", "a%2fb", "a\nb"] {
+        for bad in [
+            "../admin",
+            "a/../../b",
+            "http://evil/",
+            "//evil/x",
+            "a\\b",
+            "%2E%2E/x",
+            "a%2fb",
+            "a\nb",
+        ] {
             assert!(check_relative(bad).is_err(), "{bad}");
         }
     }
