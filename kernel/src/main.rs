@@ -10,6 +10,10 @@ use clap::{Parser, Subcommand};
 use hub_kernel::api::{self, AppState};
 use hub_kernel::auth::Authenticator;
 use hub_kernel::config::HubConfig;
+use hub_kernel::plugin_test;
+use hub_kernel::sandbox::{
+    Capability, EngineSettings, HUB_WIT_VERSION, LoadedPlugin, PackageError, PluginPackage, SandboxEngine,
+};
 use hub_kernel::schema::{LineSchema, SchemaRegistry};
 use hub_kernel::store::Store;
 use hub_kernel::telemetry;
@@ -56,6 +60,29 @@ enum Command {
         #[command(subcommand)]
         command: SchemasCommand,
     },
+    /// Inspect and test OPS plugins (WebAssembly components).
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Load a plugin as the hub would: manifest, WIT version, exports, capabilities.
+    /// Exit code 0: loadable; 1: refused (the reason is printed).
+    Check {
+        /// The plugin's `.wasm`, its `plugin.toml`, or its package folder.
+        plugin: PathBuf,
+    },
+    /// Run a plugin against recorded cases (no server, no network); prints a diff per mismatch.
+    /// Exit code 0: every case passed; 1: some failed.
+    Test {
+        /// The plugin's `.wasm`, its `plugin.toml`, or its package folder.
+        plugin: PathBuf,
+        /// A folder with one sub-folder per case (see plugin-sdk/README.md).
+        cases: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -81,10 +108,122 @@ fn main() -> ExitCode {
         Command::Schemas {
             command: SchemasCommand::Check { dir },
         } => check_schemas(&dir.unwrap_or_else(|| PathBuf::from("schemas"))),
+        Command::Plugin {
+            command: PluginCommand::Check { plugin },
+        } => check_plugin(&plugin),
+        Command::Plugin {
+            command: PluginCommand::Test { plugin, cases },
+        } => test_plugin(&plugin, &cases),
     };
     result.unwrap_or_else(|e| {
         eprintln!("error: {e:#}");
         ExitCode::from(2)
+    })
+}
+
+/// Loads a plugin package for the CLI; `Ok(Err(..))` is a refusal to report.
+fn load_plugin(path: &Path) -> Result<(Arc<SandboxEngine>, Result<LoadedPlugin, PackageError>)> {
+    let engine = SandboxEngine::new(
+        EngineSettings {
+            max_instances: 16,
+            max_memory_mib: 256,
+        },
+        None,
+    )
+    .context("cannot start the WebAssembly engine")?;
+    let loaded = PluginPackage::open(path).and_then(|package| engine.load(package));
+    Ok((engine, loaded))
+}
+
+fn check_plugin(path: &Path) -> Result<ExitCode> {
+    let (_engine, loaded) = load_plugin(path)?;
+    let plugin = match loaded {
+        Ok(plugin) => plugin,
+        Err(error) => {
+            println!("refused: {error}");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let manifest = &plugin.package.manifest;
+    let names = |capabilities: &mut dyn Iterator<Item = Capability>| {
+        capabilities
+            .map(|capability| capability.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let size = std::fs::metadata(&plugin.package.component_path)
+        .map(|meta| meta.len())
+        .unwrap_or(0);
+    println!("plugin          {} {}", manifest.name, manifest.version);
+    if let Some(description) = &manifest.description {
+        println!("description     {description}");
+    }
+    println!(
+        "component       {} ({size} bytes)",
+        plugin.package.component_path.display()
+    );
+    println!("sha256          {}", plugin.digest);
+    println!(
+        "wit             hub:plugin {} (this hub implements {HUB_WIT_VERSION})",
+        plugin.wit
+    );
+    println!("exports         {}", plugin.exports.join(", "));
+    println!("business lines  {}", manifest.business_lines.join(", "));
+    println!("declares        {}", names(&mut manifest.capabilities.iter().copied()));
+    println!("imports         {}", names(&mut plugin.imports.iter().copied()));
+    let unused: Vec<Capability> = manifest
+        .capabilities
+        .iter()
+        .copied()
+        .filter(|capability| !plugin.imports.contains(capability))
+        .collect();
+    if !unused.is_empty() {
+        println!(
+            "note            declared but never imported: {} (targets must still grant them)",
+            names(&mut unused.into_iter())
+        );
+    }
+    println!("compiled in     {} ms", plugin.load.elapsed.as_millis());
+    println!("ok");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn test_plugin(path: &Path, cases: &Path) -> Result<ExitCode> {
+    let (engine, loaded) = load_plugin(path)?;
+    let plugin = match loaded {
+        Ok(plugin) => Arc::new(plugin),
+        Err(error) => {
+            println!("refused: {error}");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let title = format!("{} {}", plugin.name(), plugin.version());
+    let reports = runtime
+        .block_on(plugin_test::run_cases(engine, plugin, cases))
+        .with_context(|| format!("cannot run the cases in {}", cases.display()))?;
+    println!("{title}: {} cases from {}", reports.len(), cases.display());
+    for report in &reports {
+        if report.passed() {
+            println!("  ok    {}", report.name);
+        } else {
+            println!("  FAIL  {}", report.name);
+            for mismatch in &report.mismatches {
+                for line in mismatch.lines() {
+                    println!("        {line}");
+                }
+            }
+        }
+    }
+    let failed = reports.iter().filter(|report| !report.passed()).count();
+    println!("{} passed, {failed} failed", reports.len() - failed);
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     })
 }
 

@@ -65,6 +65,8 @@ pub struct LoadedPlugin {
     pub wit: Version,
     /// What the component actually imports, among the hub's capabilities.
     pub imports: Vec<Capability>,
+    /// The component's export names (`hub:plugin/handler@1.0.0`).
+    pub exports: Vec<String>,
     pub(crate) pre: PluginPre<CallState>,
     /// How it was obtained: compiled now or read from the cache.
     pub load: LoadReport,
@@ -243,6 +245,7 @@ impl SandboxEngine {
             digest,
             wit,
             imports,
+            exports: exported,
             pre,
             load: LoadReport {
                 from_cache,
