@@ -1,0 +1,288 @@
+//! Benchmark harness for the plugin runtime (run: `scripts/bench plugin`).
+//!
+//! Per-call cost of the hub's sandbox — a fresh instance from the pool,
+//! every limit armed, grants checked, `submit` through a fake transport —
+//! next to bare wasmtime calls of the same guest in the same run:
+//! - bare, same instance: one instance, `submit` again and again (the floor);
+//! - bare, fresh instance: `InstancePre` + default config per call.
+//! Then cold start: compile vs. load from the compile cache.
+//!
+//! Figures print as a Markdown table. `BENCH_CALLS` (default 20000) bounds
+//! the run.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a benchmark, not a production path
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hub_kernel::sandbox::{
+    BoundTarget, CallLimits, Capability, EngineSettings, PluginCall, PluginOrder, PluginPackage, SandboxEngine,
+};
+use hub_kernel::transports::recorded::{Answer, Replay};
+use hub_kernel::transports::{HttpResponse, TargetTransports};
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::{Config, Engine, Store};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+mod bare {
+    wasmtime::component::bindgen!({
+        path: "../plugin-sdk/wit",
+        world: "plugin",
+        imports: { default: async },
+        exports: { default: async },
+    });
+}
+
+use bare::hub::plugin::{amqp, clock, config, files, http, log, types};
+
+/// The least a host can do for the probe guest: answer everything at once.
+struct BareHost {
+    wasi: WasiCtx,
+    table: ResourceTable,
+}
+
+impl WasiView for BareHost {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl types::Host for BareHost {}
+impl http::Host for BareHost {
+    async fn send(&mut self, _: http::Request) -> Result<http::Response, types::TransportError> {
+        Ok(http::Response { status: 200, headers: vec![], body: b"{}".to_vec() })
+    }
+}
+impl amqp::Host for BareHost {
+    async fn publish(&mut self, _: amqp::Message) -> Result<(), types::TransportError> {
+        Ok(())
+    }
+}
+impl files::Host for BareHost {
+    async fn put(&mut self, _: String, _: Vec<u8>) -> Result<(), types::TransportError> {
+        Ok(())
+    }
+    async fn get(&mut self, _: String) -> Result<Vec<u8>, types::TransportError> {
+        Ok(vec![])
+    }
+    async fn list(&mut self, _: String) -> Result<Vec<files::Entry>, types::TransportError> {
+        Ok(vec![])
+    }
+    async fn rename(&mut self, _: String, _: String) -> Result<(), types::TransportError> {
+        Ok(())
+    }
+    async fn remove(&mut self, _: String) -> Result<(), types::TransportError> {
+        Ok(())
+    }
+}
+impl config::Host for BareHost {
+    async fn get(&mut self, key: String) -> Option<String> {
+        (key == "behaviour").then(|| "echo".to_owned())
+    }
+    async fn entries(&mut self) -> Vec<(String, String)> {
+        vec![("behaviour".into(), "echo".into())]
+    }
+}
+impl log::Host for BareHost {
+    async fn log(&mut self, _: log::Level, _: String) {}
+}
+impl clock::Host for BareHost {
+    async fn now(&mut self) -> clock::Timestamp {
+        clock::Timestamp { seconds: 0, nanoseconds: 0 }
+    }
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn probe_dir() -> PathBuf {
+    repo().join("plugins/dist/probe/1.0.0")
+}
+
+fn order(index: usize) -> PluginOrder {
+    PluginOrder {
+        id: format!("o-{index}"),
+        business_line: "freight-booking".into(),
+        schema_version: 1,
+        payload: r#"{"shipper":{"name":"上海远航国际货运有限公司"},"origin_port":"CNSHA"}"#.into(),
+        attempt: 1,
+        idempotency_key: format!("key-{index}"),
+        customer: "acme".into(),
+    }
+}
+
+struct Figures {
+    name: &'static str,
+    p50_us: f64,
+    p99_us: f64,
+    per_second: f64,
+}
+
+fn figures(name: &'static str, mut samples: Vec<Duration>, total: Duration) -> Figures {
+    samples.sort();
+    let at = |q: f64| samples[((samples.len() as f64 - 1.0) * q) as usize].as_secs_f64() * 1e6;
+    Figures { name, p50_us: at(0.50), p99_us: at(0.99), per_second: samples.len() as f64 / total.as_secs_f64() }
+}
+
+fn bare_engine() -> (Engine, Linker<BareHost>) {
+    let engine = Engine::new(&Config::new()).unwrap();
+    let mut linker = Linker::new(&engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker).unwrap();
+    bare::Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |host: &mut BareHost| host).unwrap();
+    (engine, linker)
+}
+
+fn bare_store(engine: &Engine) -> Store<BareHost> {
+    Store::new(engine, BareHost { wasi: WasiCtx::builder().build(), table: ResourceTable::new() })
+}
+
+fn to_bare(order: &PluginOrder) -> bare::exports::hub::plugin::handler::Order {
+    bare::exports::hub::plugin::handler::Order {
+        id: order.id.clone(),
+        business_line: order.business_line.clone(),
+        schema_version: order.schema_version,
+        payload: order.payload.clone(),
+        attempt: order.attempt,
+        idempotency_key: order.idempotency_key.clone(),
+        customer: order.customer.clone(),
+    }
+}
+
+async fn bare_same_instance(calls: usize) -> Figures {
+    let (engine, linker) = bare_engine();
+    let component = Component::from_file(&engine, probe_dir().join("probe.wasm")).unwrap();
+    let mut store = bare_store(&engine);
+    let plugin = bare::Plugin::instantiate_async(&mut store, &component, &linker).await.unwrap();
+    let mut samples = Vec::with_capacity(calls);
+    let started = Instant::now();
+    for index in 0..calls {
+        let order = to_bare(&order(index));
+        let call = Instant::now();
+        let result = plugin.hub_plugin_handler().call_submit(&mut store, &order).await.unwrap();
+        samples.push(call.elapsed());
+        assert!(result.is_ok());
+    }
+    figures("bare wasmtime, same instance (floor)", samples, started.elapsed())
+}
+
+async fn bare_fresh_instance(calls: usize) -> Figures {
+    let (engine, linker) = bare_engine();
+    let component = Component::from_file(&engine, probe_dir().join("probe.wasm")).unwrap();
+    let pre = bare::PluginPre::new(linker.instantiate_pre(&component).unwrap()).unwrap();
+    let mut samples = Vec::with_capacity(calls);
+    let started = Instant::now();
+    for index in 0..calls {
+        let order = to_bare(&order(index));
+        let call = Instant::now();
+        let mut store = bare_store(&engine);
+        let plugin = pre.instantiate_async(&mut store).await.unwrap();
+        let result = plugin.hub_plugin_handler().call_submit(&mut store, &order).await.unwrap();
+        samples.push(call.elapsed());
+        assert!(result.is_ok());
+    }
+    figures("bare wasmtime, fresh instance per call (default allocator)", samples, started.elapsed())
+}
+
+fn hub_call() -> PluginCall {
+    let engine = SandboxEngine::new(EngineSettings::default(), None).unwrap();
+    let plugin = Arc::new(engine.load(PluginPackage::open(&probe_dir()).unwrap()).unwrap());
+    let mut target = BoundTarget::new("bench");
+    target.granted = Capability::ALL.into_iter().collect();
+    target.settings = BTreeMap::from([("behaviour".to_owned(), "echo".to_owned())]);
+    let replay = Arc::new(Replay::always(Answer::Http(HttpResponse { status: 200, headers: vec![], body: b"{}".to_vec() })));
+    target.transports = TargetTransports { http: Some(replay), amqp: None, files: None };
+    target.limits = CallLimits::default();
+    PluginCall::bind(engine, plugin, Arc::new(target)).unwrap()
+}
+
+async fn hub_sequential(calls: usize) -> Figures {
+    let call = hub_call();
+    let mut samples = Vec::with_capacity(calls);
+    let started = Instant::now();
+    for index in 0..calls {
+        let order = order(index);
+        let one = Instant::now();
+        call.submit(&order).await.unwrap();
+        samples.push(one.elapsed());
+    }
+    figures("hub sandbox, fresh pooled instance per call, all limits", samples, started.elapsed())
+}
+
+async fn hub_concurrent(calls: usize, in_flight: usize) -> Figures {
+    let call = hub_call();
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for worker in 0..in_flight {
+        let call = call.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut samples = Vec::new();
+            for index in (worker..calls).step_by(in_flight) {
+                let order = order(index);
+                let one = Instant::now();
+                call.submit(&order).await.unwrap();
+                samples.push(one.elapsed());
+            }
+            samples
+        }));
+    }
+    let mut samples = Vec::new();
+    for task in tasks {
+        samples.extend(task.await.unwrap());
+    }
+    figures("hub sandbox, 16 calls in flight (2 cores)", samples, started.elapsed())
+}
+
+fn cold_start() -> (Duration, Duration) {
+    let cache = std::env::temp_dir().join(format!("hub-bench-cache-{}", std::process::id()));
+    let mut compile = Vec::new();
+    let mut cached = Vec::new();
+    for _ in 0..5 {
+        let _ = std::fs::remove_dir_all(&cache);
+        let engine = SandboxEngine::new(EngineSettings::default(), Some(&cache)).unwrap();
+        let first = engine.load(PluginPackage::open(&repo().join("plugins/dist/rest-json/1.0.0")).unwrap()).unwrap();
+        assert!(!first.load.from_cache);
+        compile.push(first.load.elapsed);
+        let engine = SandboxEngine::new(EngineSettings::default(), Some(&cache)).unwrap();
+        let second = engine.load(PluginPackage::open(&repo().join("plugins/dist/rest-json/1.0.0")).unwrap()).unwrap();
+        assert!(second.load.from_cache);
+        cached.push(second.load.elapsed);
+    }
+    let _ = std::fs::remove_dir_all(&cache);
+    compile.sort();
+    cached.sort();
+    (compile[2], cached[2])
+}
+
+fn main() {
+    let calls: usize = std::env::var("BENCH_CALLS").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        // Warm up every path once so the first samples are not page faults.
+        let _ = bare_same_instance(200).await;
+        let _ = hub_sequential(200).await;
+        let floor = bare_same_instance(calls).await;
+        let bare_fresh = bare_fresh_instance(calls).await;
+        let hub = hub_sequential(calls).await;
+        let hub_parallel = hub_concurrent(calls, 16).await;
+        println!("\n## Plugin call cost ({calls} `submit` calls of the probe guest, fake transport)\n");
+        println!("| path | p50 µs | p99 µs | calls/s |");
+        println!("|---|---:|---:|---:|");
+        for row in [&floor, &bare_fresh, &hub, &hub_parallel] {
+            println!("| {} | {:.1} | {:.1} | {:.0} |", row.name, row.p50_us, row.p99_us, row.per_second);
+        }
+        println!(
+            "\nratio hub / bare same-instance p50: {:.1}×; hub / bare fresh-instance p50: {:.2}×",
+            hub.p50_us / floor.p50_us,
+            hub.p50_us / bare_fresh.p50_us
+        );
+    });
+    let (compile, cached) = cold_start();
+    println!("\n## Cold start of rest-json (266 KB component), median of 5\n");
+    println!("| load | ms |");
+    println!("|---|---:|");
+    println!("| compile (no cache) | {:.1} |", compile.as_secs_f64() * 1e3);
+    println!("| from compile cache | {:.1} |", cached.as_secs_f64() * 1e3);
+    println!("\nratio: {:.0}× faster from the cache", compile.as_secs_f64() / cached.as_secs_f64());
+}
