@@ -44,14 +44,21 @@ struct BareHost {
 
 impl WasiView for BareHost {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
 impl types::Host for BareHost {}
 impl http::Host for BareHost {
     async fn send(&mut self, _: http::Request) -> Result<http::Response, types::TransportError> {
-        Ok(http::Response { status: 200, headers: vec![], body: b"{}".to_vec() })
+        Ok(http::Response {
+            status: 200,
+            headers: vec![],
+            body: b"{}".to_vec(),
+        })
     }
 }
 impl amqp::Host for BareHost {
@@ -89,7 +96,10 @@ impl log::Host for BareHost {
 }
 impl clock::Host for BareHost {
     async fn now(&mut self) -> clock::Timestamp {
-        clock::Timestamp { seconds: 0, nanoseconds: 0 }
+        clock::Timestamp {
+            seconds: 0,
+            nanoseconds: 0,
+        }
     }
 }
 
@@ -98,7 +108,7 @@ fn repo() -> PathBuf {
 }
 
 fn probe_dir() -> PathBuf {
-    repo().join("plugins/dist/probe/1.0.0")
+    repo().join("plugins/dist-testing/probe/1.0.0")
 }
 
 fn order(index: usize) -> PluginOrder {
@@ -123,7 +133,12 @@ struct Figures {
 fn figures(name: &'static str, mut samples: Vec<Duration>, total: Duration) -> Figures {
     samples.sort();
     let at = |q: f64| samples[((samples.len() as f64 - 1.0) * q) as usize].as_secs_f64() * 1e6;
-    Figures { name, p50_us: at(0.50), p99_us: at(0.99), per_second: samples.len() as f64 / total.as_secs_f64() }
+    Figures {
+        name,
+        p50_us: at(0.50),
+        p99_us: at(0.99),
+        per_second: samples.len() as f64 / total.as_secs_f64(),
+    }
 }
 
 fn bare_engine() -> (Engine, Linker<BareHost>) {
@@ -135,7 +150,13 @@ fn bare_engine() -> (Engine, Linker<BareHost>) {
 }
 
 fn bare_store(engine: &Engine) -> Store<BareHost> {
-    Store::new(engine, BareHost { wasi: WasiCtx::builder().build(), table: ResourceTable::new() })
+    Store::new(
+        engine,
+        BareHost {
+            wasi: WasiCtx::builder().build(),
+            table: ResourceTable::new(),
+        },
+    )
 }
 
 fn to_bare(order: &PluginOrder) -> bare::exports::hub::plugin::handler::Order {
@@ -154,13 +175,19 @@ async fn bare_same_instance(calls: usize) -> Figures {
     let (engine, linker) = bare_engine();
     let component = Component::from_file(&engine, probe_dir().join("probe.wasm")).unwrap();
     let mut store = bare_store(&engine);
-    let plugin = bare::Plugin::instantiate_async(&mut store, &component, &linker).await.unwrap();
+    let plugin = bare::Plugin::instantiate_async(&mut store, &component, &linker)
+        .await
+        .unwrap();
     let mut samples = Vec::with_capacity(calls);
     let started = Instant::now();
     for index in 0..calls {
         let order = to_bare(&order(index));
         let call = Instant::now();
-        let result = plugin.hub_plugin_handler().call_submit(&mut store, &order).await.unwrap();
+        let result = plugin
+            .hub_plugin_handler()
+            .call_submit(&mut store, &order)
+            .await
+            .unwrap();
         samples.push(call.elapsed());
         assert!(result.is_ok());
     }
@@ -178,11 +205,19 @@ async fn bare_fresh_instance(calls: usize) -> Figures {
         let call = Instant::now();
         let mut store = bare_store(&engine);
         let plugin = pre.instantiate_async(&mut store).await.unwrap();
-        let result = plugin.hub_plugin_handler().call_submit(&mut store, &order).await.unwrap();
+        let result = plugin
+            .hub_plugin_handler()
+            .call_submit(&mut store, &order)
+            .await
+            .unwrap();
         samples.push(call.elapsed());
         assert!(result.is_ok());
     }
-    figures("bare wasmtime, fresh instance per call (default allocator)", samples, started.elapsed())
+    figures(
+        "bare wasmtime, fresh instance per call (default allocator)",
+        samples,
+        started.elapsed(),
+    )
 }
 
 fn hub_call() -> PluginCall {
@@ -191,8 +226,16 @@ fn hub_call() -> PluginCall {
     let mut target = BoundTarget::new("bench");
     target.granted = Capability::ALL.into_iter().collect();
     target.settings = BTreeMap::from([("behaviour".to_owned(), "echo".to_owned())]);
-    let replay = Arc::new(Replay::always(Answer::Http(HttpResponse { status: 200, headers: vec![], body: b"{}".to_vec() })));
-    target.transports = TargetTransports { http: Some(replay), amqp: None, files: None };
+    let replay = Arc::new(Replay::always(Answer::Http(HttpResponse {
+        status: 200,
+        headers: vec![],
+        body: b"{}".to_vec(),
+    })));
+    target.transports = TargetTransports {
+        http: Some(replay),
+        amqp: None,
+        files: None,
+    };
     target.limits = CallLimits::default();
     PluginCall::bind(engine, plugin, Arc::new(target)).unwrap()
 }
@@ -207,7 +250,11 @@ async fn hub_sequential(calls: usize) -> Figures {
         call.submit(&order).await.unwrap();
         samples.push(one.elapsed());
     }
-    figures("hub sandbox, fresh pooled instance per call, all limits", samples, started.elapsed())
+    figures(
+        "hub sandbox, fresh pooled instance per call, all limits",
+        samples,
+        started.elapsed(),
+    )
 }
 
 async fn hub_concurrent(calls: usize, in_flight: usize) -> Figures {
@@ -241,11 +288,15 @@ fn cold_start() -> (Duration, Duration) {
     for _ in 0..5 {
         let _ = std::fs::remove_dir_all(&cache);
         let engine = SandboxEngine::new(EngineSettings::default(), Some(&cache)).unwrap();
-        let first = engine.load(PluginPackage::open(&repo().join("plugins/dist/rest-json/1.0.0")).unwrap()).unwrap();
+        let first = engine
+            .load(PluginPackage::open(&repo().join("plugins/dist/rest-json/1.0.0")).unwrap())
+            .unwrap();
         assert!(!first.load.from_cache);
         compile.push(first.load.elapsed);
         let engine = SandboxEngine::new(EngineSettings::default(), Some(&cache)).unwrap();
-        let second = engine.load(PluginPackage::open(&repo().join("plugins/dist/rest-json/1.0.0")).unwrap()).unwrap();
+        let second = engine
+            .load(PluginPackage::open(&repo().join("plugins/dist/rest-json/1.0.0")).unwrap())
+            .unwrap();
         assert!(second.load.from_cache);
         cached.push(second.load.elapsed);
     }
@@ -256,8 +307,14 @@ fn cold_start() -> (Duration, Duration) {
 }
 
 fn main() {
-    let calls: usize = std::env::var("BENCH_CALLS").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let calls: usize = std::env::var("BENCH_CALLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async {
         // Warm up every path once so the first samples are not page faults.
         let _ = bare_same_instance(200).await;
@@ -270,7 +327,10 @@ fn main() {
         println!("| path | p50 µs | p99 µs | calls/s |");
         println!("|---|---:|---:|---:|");
         for row in [&floor, &bare_fresh, &hub, &hub_parallel] {
-            println!("| {} | {:.1} | {:.1} | {:.0} |", row.name, row.p50_us, row.p99_us, row.per_second);
+            println!(
+                "| {} | {:.1} | {:.1} | {:.0} |",
+                row.name, row.p50_us, row.p99_us, row.per_second
+            );
         }
         println!(
             "\nratio hub / bare same-instance p50: {:.1}×; hub / bare fresh-instance p50: {:.2}×",
@@ -284,5 +344,8 @@ fn main() {
     println!("|---|---:|");
     println!("| compile (no cache) | {:.1} |", compile.as_secs_f64() * 1e3);
     println!("| from compile cache | {:.1} |", cached.as_secs_f64() * 1e3);
-    println!("\nratio: {:.0}× faster from the cache", compile.as_secs_f64() / cached.as_secs_f64());
+    println!(
+        "\nratio: {:.0}× faster from the cache",
+        compile.as_secs_f64() / cached.as_secs_f64()
+    );
 }

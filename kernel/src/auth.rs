@@ -28,6 +28,11 @@ impl Role {
     pub fn can_review(self) -> bool {
         matches!(self, Role::Reviewer | Role::Operator | Role::Admin)
     }
+
+    /// Sees and runs the machinery: plugins, targets, dead letters.
+    pub fn can_operate(self) -> bool {
+        matches!(self, Role::Operator | Role::Admin)
+    }
 }
 
 /// One `[[principals]]` entry of `hub.toml`.

@@ -4,12 +4,15 @@
 //! `examples/hub.toml`), so `hub serve` works in a fresh clone. Relative paths
 //! are resolved against the working directory.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
 use crate::auth::{PrincipalConfig, Role};
+use crate::sandbox::{CallLimits, Capability};
+use crate::secret::SecretRef;
 
 /// The embedded default configuration.
 pub const EMBEDDED_DEFAULT: &str = include_str!("../../examples/hub.toml");
@@ -53,6 +56,87 @@ pub struct HubConfig {
     /// API keys and who they belong to.
     #[serde(default)]
     pub principals: Vec<PrincipalConfig>,
+    /// Where plugin packages and the compile cache live.
+    #[serde(default)]
+    pub plugins: PluginsConfig,
+    /// OPS targets: which plugin serves each, what it is granted, where it
+    /// connects, and its limits. Checked and bound at start-up.
+    #[serde(default)]
+    pub targets: BTreeMap<String, TargetConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PluginsConfig {
+    /// Installed packages: `<dir>/<name>/<version>/plugin.toml` + `.wasm`.
+    pub dir: PathBuf,
+    /// Compiled components, keyed by content hash and engine; must belong
+    /// to the hub (the files are native code). Empty string disables it.
+    pub cache_dir: PathBuf,
+    /// Plugin instances alive at once; further calls wait for a slot.
+    pub max_instances: u32,
+    /// The ceiling for any target's `limits.memory_mib`.
+    pub max_memory_mib: u64,
+}
+
+impl Default for PluginsConfig {
+    fn default() -> Self {
+        PluginsConfig {
+            dir: PathBuf::from("plugins/dist"),
+            cache_dir: PathBuf::from(".hub-cache/plugins"),
+            max_instances: 512,
+            max_memory_mib: 256,
+        }
+    }
+}
+
+/// One OPS target.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetConfig {
+    /// The plugin's name (its manifest `name`).
+    pub plugin: String,
+    /// Pin a version; without it the newest installed version serves.
+    #[serde(default)]
+    pub version: Option<semver::Version>,
+    /// Capabilities granted to the plugin; it must declare no more.
+    #[serde(default)]
+    pub grants: BTreeSet<Capability>,
+    /// Non-secret settings the plugin reads through `config`.
+    #[serde(default)]
+    pub settings: BTreeMap<String, String>,
+    #[serde(default)]
+    pub http: Option<HttpTargetConfig>,
+    #[serde(default)]
+    pub limits: CallLimits,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpTargetConfig {
+    /// Every plugin path is joined to this; it must end with `/`.
+    pub base_url: url::Url,
+    /// Paths the plugin may use (`*` one segment, trailing `**` the rest);
+    /// empty: anything under `base_url`.
+    #[serde(default)]
+    pub allowed_paths: Vec<String>,
+    #[serde(default = "default_http_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Credentials the host attaches; the plugin never sees them.
+    #[serde(default)]
+    pub auth: Option<HttpAuthConfig>,
+}
+
+fn default_http_timeout_ms() -> u64 {
+    10_000
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, tag = "kind", rename_all = "lowercase")]
+pub enum HttpAuthConfig {
+    Bearer { token: SecretRef },
+    Basic { username: String, password: SecretRef },
+    Header { name: String, value: SecretRef },
 }
 
 fn default_listen() -> SocketAddr {
@@ -111,6 +195,19 @@ impl HubConfig {
             }
             if let Err(e) = p.key_digest() {
                 problems.push(format!("principals[{i}] ('{}'): {e}", p.id));
+            }
+        }
+        for (name, target) in &self.targets {
+            for problem in target.limits.problems(self.plugins.max_memory_mib) {
+                problems.push(format!("[targets.{name}.limits]: {problem}"));
+            }
+            if let Some(http) = &target.http
+                && (!matches!(http.base_url.scheme(), "http" | "https") || !http.base_url.path().ends_with('/'))
+            {
+                problems.push(format!(
+                    "[targets.{name}.http] base_url `{}` must be http(s) and end with `/`",
+                    http.base_url
+                ));
             }
         }
         if problems.is_empty() {

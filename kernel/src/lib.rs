@@ -19,6 +19,7 @@
 //! - [`auth`]: API keys → principals and roles.
 //! - [`sandbox`]: runs OPS plugins (WebAssembly components) under limits.
 //! - [`transports`]: HTTP, AMQP, files — what plugins borrow to reach an OPS.
+//! - [`plugins`]: a hub's installed plugins and its targets, bound at start-up.
 //! - [`plugin_test`]: `hub plugin test` — recorded cases, no network.
 //! - [`secret`]: credentials that never print.
 //! - [`api`]: the HTTP surface (axum); the only module that knows HTTP.
@@ -30,6 +31,7 @@ pub mod config;
 pub mod intake;
 pub mod normalize;
 pub mod plugin_test;
+pub mod plugins;
 pub mod problem;
 pub mod review;
 pub mod sandbox;

@@ -11,6 +11,7 @@ use hub_kernel::api::{self, AppState};
 use hub_kernel::auth::Authenticator;
 use hub_kernel::config::HubConfig;
 use hub_kernel::plugin_test;
+use hub_kernel::plugins::PluginHost;
 use hub_kernel::sandbox::{
     Capability, EngineSettings, HUB_WIT_VERSION, LoadedPlugin, PackageError, PluginPackage, SandboxEngine,
 };
@@ -294,6 +295,12 @@ fn serve(
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let schemas = Arc::new(load_schemas(&config.schemas_dir)?);
+        let plugins = Arc::new(
+            PluginHost::start(&config).map_err(|e| anyhow::anyhow!("cannot set up plugins and targets:\n{e}"))?,
+        );
+        for plugin in plugins.plugins() {
+            tracing::info!(plugin = %plugin.name, active = %plugin.active, versions = ?plugin.versions, "plugin loaded");
+        }
         let auth =
             Authenticator::from_config(&config.principals).map_err(|e| anyhow::anyhow!("invalid principals: {e}"))?;
         let store = Store::connect(&config.database_url)
@@ -308,7 +315,7 @@ fn serve(
             lines = schemas.lines().count(),
             "order hub ready"
         );
-        let state = AppState::new(schemas, store.clone(), auth, config.max_body_bytes);
+        let state = AppState::new(schemas, store.clone(), auth, config.max_body_bytes).with_plugins(plugins);
         api::serve(listener, state, shutdown_signal())
             .await
             .context("HTTP server failed")?;

@@ -38,7 +38,7 @@ fn check_describes_a_loadable_plugin() {
 
 #[test]
 fn check_refuses_another_wit_major_with_exit_code_1() {
-    let output = hub(&["plugin", "check", "plugins/dist/future-wit/2.0.0"]);
+    let output = hub(&["plugin", "check", "plugins/dist-testing/future-wit/2.0.0"]);
     assert_eq!(output.status.code(), Some(1));
     assert!(stdout(&output).contains("was built against hub:plugin 2.0.0, but this hub implements 1.0.0"));
 }

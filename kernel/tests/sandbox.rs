@@ -1,5 +1,5 @@
 //! The sandbox against real compiled guests (`scripts/build-plugins` packs
-//! them into `plugins/dist`): hostile plugins fail only their own call with
+//! them into `plugins/dist` and `plugins/dist-testing`): hostile plugins fail only their own call with
 //! a precise error, incompatible or corrupt components are refused at load,
 //! and hot swap under load loses no call and mixes no versions.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -19,12 +19,20 @@ use hub_kernel::transports::http::ReqwestHttp;
 use hub_kernel::transports::recorded::{Answer, RecordedCall, Replay};
 use hub_kernel::transports::{HttpRequest, HttpResponse, HttpTransport, TargetTransports, TransportError};
 
-fn dist() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/dist")
+/// A packed plugin: test guests are in `plugins/dist-testing`, the
+/// reference plugins in `plugins/dist`.
+fn package_dir(name: &str, version: &str) -> PathBuf {
+    let plugins = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins");
+    let testing = plugins.join("dist-testing").join(name).join(version);
+    if testing.exists() {
+        testing
+    } else {
+        plugins.join("dist").join(name).join(version)
+    }
 }
 
 fn package(name: &str, version: &str) -> PluginPackage {
-    let dir = dist().join(name).join(version);
+    let dir = package_dir(name, version);
     PluginPackage::open(&dir).unwrap_or_else(|error| panic!("{error} (run scripts/build-plugins first)"))
 }
 
@@ -311,7 +319,7 @@ async fn inbound_messages_map_to_feedback() {
 
 fn copy_package(name: &str, version: &str) -> (tempdir::Dir, PathBuf) {
     let dir = tempdir::Dir::new();
-    let source = dist().join(name).join(version);
+    let source = package_dir(name, version);
     for entry in std::fs::read_dir(&source).unwrap() {
         let entry = entry.unwrap();
         std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
@@ -341,7 +349,7 @@ mod tempdir {
 
 #[test]
 fn a_plugin_for_another_wit_major_is_refused_by_its_manifest() {
-    let error = PluginPackage::open(&dist().join("future-wit/2.0.0")).unwrap_err();
+    let error = PluginPackage::open(&package_dir("future-wit", "2.0.0")).unwrap_err();
     assert_eq!(
         error.to_string(),
         "plugin `future-wit` 2.0.0 was built against hub:plugin 2.0.0, but this hub implements 1.0.0; \

@@ -14,11 +14,13 @@
 //! | GET | `/v1/review` | reviewer, operator, admin |
 //! | POST | `/v1/review/{id}/release` | reviewer, operator, admin |
 //! | POST | `/v1/review/{id}/reject` | reviewer, operator, admin |
+//! | GET | `/v1/plugins` | operator, admin |
 //! | GET | `/healthz`, `/readyz` | anyone |
 
 mod extract;
 mod lines;
 mod orders;
+mod plugins;
 pub mod problem;
 mod review;
 
@@ -33,6 +35,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::auth::Authenticator;
 use crate::intake::Intake;
+use crate::plugins::PluginHost;
 use crate::review::Review;
 use crate::schema::SchemaRegistry;
 use crate::store::Store;
@@ -47,6 +50,8 @@ pub struct AppState {
     pub review: Review,
     pub auth: Arc<Authenticator>,
     pub max_body_bytes: usize,
+    /// Installed plugins and bound targets; `None` in a hub without them.
+    pub plugins: Option<Arc<PluginHost>>,
 }
 
 impl AppState {
@@ -58,7 +63,13 @@ impl AppState {
             store,
             auth: Arc::new(auth),
             max_body_bytes,
+            plugins: None,
         }
+    }
+
+    pub fn with_plugins(mut self, plugins: Arc<PluginHost>) -> Self {
+        self.plugins = Some(plugins);
+        self
     }
 }
 
@@ -72,6 +83,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/review", get(review::queue))
         .route("/v1/review/{id}/release", post(review::release))
         .route("/v1/review/{id}/reject", post(review::reject))
+        .route("/v1/plugins", get(plugins::list))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .fallback(|| async { ApiProblem::not_found("no such endpoint; see /v1/business-lines and the README") })

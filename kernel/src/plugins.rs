@@ -1,0 +1,220 @@
+//! The plugins of a running hub: the engine, the installed packages, and
+//! every configured target bound to its plugin — all checked at start-up.
+//!
+//! Why all at once: a target that names an unknown plugin, lacks a grant,
+//! has an unreadable secret or a bad endpoint should stop the hub before the
+//! first order, with every such mistake listed and where it is, not fail one
+//! order at a time at 3 a.m.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::config::{HttpAuthConfig, HubConfig, TargetConfig};
+use crate::sandbox::grants::effective_grants;
+use crate::sandbox::registry::InstalledPlugin;
+use crate::sandbox::{BoundTarget, EngineSettings, PluginCall, PluginRegistry, SandboxEngine};
+use crate::transports::TargetTransports;
+use crate::transports::http::{HttpAuth, ReqwestHttp};
+
+/// The plugin side of a hub process.
+pub struct PluginHost {
+    registry: Arc<PluginRegistry>,
+    targets: BTreeMap<String, Target>,
+}
+
+struct Target {
+    config: TargetConfig,
+    bound: Arc<BoundTarget>,
+}
+
+/// A target as `GET /v1/plugins` shows it (no endpoints' secrets, ever).
+#[derive(Debug, Clone, Serialize)]
+pub struct TargetSummary {
+    pub name: String,
+    pub plugin: String,
+    pub pinned_version: Option<String>,
+    pub serving_version: Option<String>,
+    pub grants: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{}", problems.join("\n"))]
+pub struct PluginSetupError {
+    pub problems: Vec<String>,
+}
+
+impl PluginHost {
+    /// Loads the packages and binds every target; reports every problem.
+    pub fn start(config: &HubConfig) -> Result<Self, PluginSetupError> {
+        let fail = |problems: Vec<String>| PluginSetupError { problems };
+        let settings = EngineSettings {
+            max_instances: config.plugins.max_instances,
+            max_memory_mib: config.plugins.max_memory_mib,
+        };
+        let cache = (!config.plugins.cache_dir.as_os_str().is_empty()).then_some(config.plugins.cache_dir.as_path());
+        let engine = SandboxEngine::new(settings, cache).map_err(|error| fail(vec![error.to_string()]))?;
+        let registry = if config.targets.is_empty() && !config.plugins.dir.exists() {
+            PluginRegistry::new(engine)
+        } else {
+            PluginRegistry::load_dir(engine, &config.plugins.dir).map_err(|errors| {
+                let mut problems: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                if !config.plugins.dir.exists() {
+                    problems.push(format!(
+                        "plugin directory {} does not exist: build the plugins with scripts/build-plugins",
+                        config.plugins.dir.display()
+                    ));
+                }
+                fail(problems)
+            })?
+        };
+        let mut problems = Vec::new();
+        let mut targets = BTreeMap::new();
+        for (name, target) in &config.targets {
+            match bind(&registry, name, target) {
+                Ok(bound) => {
+                    targets.insert(
+                        name.clone(),
+                        Target {
+                            config: target.clone(),
+                            bound: Arc::new(bound),
+                        },
+                    );
+                }
+                Err(mut target_problems) => problems.append(&mut target_problems),
+            }
+        }
+        if !problems.is_empty() {
+            return Err(fail(problems));
+        }
+        Ok(PluginHost {
+            registry: Arc::new(registry),
+            targets,
+        })
+    }
+
+    pub fn registry(&self) -> &Arc<PluginRegistry> {
+        &self.registry
+    }
+
+    /// The call for a target's next job: its pinned version, or the active
+    /// one at this moment (hot swap takes effect from the next call).
+    pub fn call_for(&self, target: &str) -> Option<PluginCall> {
+        let entry = self.targets.get(target)?;
+        let plugin = match &entry.config.version {
+            Some(version) => self.registry.get(&entry.config.plugin, version).ok()?,
+            None => self.registry.active(&entry.config.plugin)?,
+        };
+        PluginCall::bind(self.registry.engine().clone(), plugin, entry.bound.clone()).ok()
+    }
+
+    pub fn plugins(&self) -> Vec<InstalledPlugin> {
+        self.registry.list()
+    }
+
+    pub fn targets(&self) -> Vec<TargetSummary> {
+        self.targets
+            .iter()
+            .map(|(name, target)| TargetSummary {
+                name: name.clone(),
+                plugin: target.config.plugin.clone(),
+                pinned_version: target.config.version.as_ref().map(ToString::to_string),
+                serving_version: self.call_for(name).map(|call| call.plugin().version().to_string()),
+                grants: target
+                    .bound
+                    .granted
+                    .iter()
+                    .map(|capability| capability.name().to_owned())
+                    .collect(),
+            })
+            .collect()
+    }
+}
+
+/// Checks one target against the installed plugins and builds its
+/// transports; every problem is prefixed with `[targets.NAME]`.
+fn bind(registry: &PluginRegistry, name: &str, config: &TargetConfig) -> Result<BoundTarget, Vec<String>> {
+    let at = |problem: String| format!("[targets.{name}] {problem}");
+    let mut problems = Vec::new();
+    let plugin = match &config.version {
+        Some(version) => registry.get(&config.plugin, version).map_err(|error| error.to_string()),
+        None => registry.active(&config.plugin).ok_or_else(|| {
+            format!(
+                "plugin `{}` is not installed (installed: {})",
+                config.plugin,
+                installed_names(registry)
+            )
+        }),
+    };
+    match &plugin {
+        Ok(plugin) => {
+            if let Err(missing) = effective_grants(
+                plugin.name(),
+                name,
+                &plugin.package.manifest.capabilities,
+                &config.grants,
+            ) {
+                problems.push(at(missing.to_string()));
+            }
+        }
+        Err(problem) => problems.push(at(problem.clone())),
+    }
+    let mut transports = TargetTransports::default();
+    if let Some(http) = &config.http {
+        let auth = match &http.auth {
+            None => Ok(None),
+            Some(HttpAuthConfig::Bearer { token }) => token.resolve().map(|token| Some(HttpAuth::Bearer(token))),
+            Some(HttpAuthConfig::Basic { username, password }) => password.resolve().map(|password| {
+                Some(HttpAuth::Basic {
+                    username: username.clone(),
+                    password,
+                })
+            }),
+            Some(HttpAuthConfig::Header { name, value }) => value.resolve().map(|value| {
+                Some(HttpAuth::Header {
+                    name: name.clone(),
+                    value,
+                })
+            }),
+        };
+        match auth {
+            Ok(auth) => match ReqwestHttp::new(
+                http.base_url.clone(),
+                auth,
+                Duration::from_millis(http.timeout_ms),
+                config.limits.max_message_bytes(),
+            ) {
+                Ok(client) => transports.http = Some(Arc::new(client)),
+                Err(error) => problems.push(at(format!("http: {error}"))),
+            },
+            Err(error) => problems.push(at(format!("http.auth: {error}"))),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    Ok(BoundTarget {
+        name: name.to_owned(),
+        granted: config.grants.clone(),
+        settings: config.settings.clone(),
+        transports,
+        http_paths: config
+            .http
+            .as_ref()
+            .map(|http| http.allowed_paths.clone())
+            .unwrap_or_default(),
+        amqp_routing_keys: Vec::new(),
+        limits: config.limits,
+    })
+}
+
+fn installed_names(registry: &PluginRegistry) -> String {
+    let names: Vec<String> = registry.list().into_iter().map(|plugin| plugin.name).collect();
+    if names.is_empty() {
+        "none".to_owned()
+    } else {
+        names.join(", ")
+    }
+}

@@ -1,0 +1,137 @@
+//! Targets from the hub config, bound to installed plugins at start-up:
+//! every mistake reported at once with where it is; a good config serves.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::Path;
+
+use hub_kernel::config::HubConfig;
+use hub_kernel::plugins::PluginHost;
+use hub_kernel::sandbox::{Outcome, PluginOrder};
+
+fn config(targets: &str) -> HubConfig {
+    let dist = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/dist");
+    let text = format!(
+        "[plugins]\ndir = {:?}\ncache_dir = \"\"\n\n{targets}",
+        dist.display().to_string()
+    );
+    HubConfig::parse(&text, "test.toml").unwrap()
+}
+
+#[test]
+fn every_target_mistake_is_reported_at_once_with_its_place() {
+    let config = config(
+        r#"
+[targets.unknown]
+plugin = "no-such-plugin"
+
+[targets.stingy]
+plugin = "rest-json"
+grants = ["http"]
+
+[targets.secretless]
+plugin = "warehouse-rest"
+grants = ["http", "config"]
+http = { base_url = "http://127.0.0.1:9/wms/", auth = { kind = "bearer", token = { env = "HUB_TEST_UNSET_TOKEN_4711" } } }
+
+[targets.pinned]
+plugin = "rest-json"
+version = "9.9.9"
+"#,
+    );
+    let error = PluginHost::start(&config).err().expect("must refuse");
+    let text = error.to_string();
+    assert_eq!(error.problems.len(), 4, "{text}");
+    assert!(
+        text.contains("[targets.unknown] plugin `no-such-plugin` is not installed (installed: "),
+        "{text}"
+    );
+    assert!(
+        text.contains("[targets.stingy] plugin `rest-json` needs `config`, `log` which target `stingy` does not grant"),
+        "{text}"
+    );
+    assert!(
+        text.contains("[targets.secretless] http.auth: environment variable `HUB_TEST_UNSET_TOKEN_4711` is not set"),
+        "{text}"
+    );
+    assert!(
+        text.contains("[targets.pinned] plugin `rest-json` has no version 9.9.9 installed (installed: 1.0.0)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_base_url_without_trailing_slash_is_a_config_error() {
+    let text = "[targets.x]\nplugin = \"rest-json\"\nhttp = { base_url = \"http://127.0.0.1:9/api\" }\n";
+    let error = HubConfig::parse(text, "hub.toml").unwrap_err().to_string();
+    assert!(
+        error.contains("[targets.x.http] base_url `http://127.0.0.1:9/api` must be http(s) and end with `/`"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_configured_target_calls_its_ops_over_real_http() {
+    // A real HTTP server standing in for the WMS: answers 201 with an order number.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let seen = std::sync::Arc::new(tokio::sync::Mutex::new(Vec::<String>::new()));
+    let recorded = seen.clone();
+    let app = axum::Router::new().route(
+        "/wms/orders",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+            let recorded = recorded.clone();
+            async move {
+                let auth = headers
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_owned();
+                recorded.lock().await.push(format!("{auth}|{body}"));
+                (
+                    axum::http::StatusCode::CREATED,
+                    axum::Json(serde_json::json!({ "orderNo": "WMS-0001" })),
+                )
+            }
+        }),
+    );
+    let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let secret_file = std::env::temp_dir().join(format!("hub-wms-token-{}", std::process::id()));
+    std::fs::write(&secret_file, "s3cret-token\n").unwrap();
+
+    let config = config(&format!(
+        r#"
+[targets.wms]
+plugin = "warehouse-rest"
+grants = ["http", "config"]
+http = {{ base_url = "http://{address}/wms/", allowed_paths = ["orders"], auth = {{ kind = "bearer", token = {{ file = {:?} }} }} }}
+"#,
+        secret_file.display().to_string()
+    ));
+    let host = PluginHost::start(&config).unwrap();
+    std::fs::remove_file(&secret_file).unwrap();
+    let call = host.call_for("wms").unwrap();
+    let order = PluginOrder {
+        id: "o-1".into(),
+        business_line: "warehouse-order".into(),
+        schema_version: 1,
+        payload: r#"{"warehouse_code":"SH-01","direction":"INBOUND","lines":[{"sku":"SKU-001","description":"儿童保温杯 350ml"}]}"#.into(),
+        attempt: 1,
+        idempotency_key: "k-1".into(),
+        customer: "acme".into(),
+    };
+    assert_eq!(
+        call.submit(&order).await.unwrap(),
+        Outcome::Accepted {
+            ops_ref: "WMS-0001".into(),
+            message: None
+        }
+    );
+    let seen = seen.lock().await;
+    assert_eq!(seen.len(), 1);
+    let (auth, body) = seen[0].split_once('|').unwrap();
+    assert_eq!(auth, "Bearer s3cret-token", "the host attaches the credential");
+    assert!(body.contains("儿童保温杯 350ml"), "UTF-8 intact: {body}");
+    let summary = serde_json::to_string(&host.targets()).unwrap();
+    assert!(!summary.contains("s3cret"), "{summary}");
+    server.abort();
+}
