@@ -23,6 +23,16 @@ use crate::transports::http::{HttpAuth, ReqwestHttp};
 pub struct PluginHost {
     registry: Arc<PluginRegistry>,
     targets: BTreeMap<String, Target>,
+    dir: std::path::PathBuf,
+}
+
+/// What a rescan of the plugin directory did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RescanReport {
+    /// `name@version` of each newly installed (and now active) package.
+    pub installed: Vec<String>,
+    /// Packages that could not be loaded; the active versions are unchanged.
+    pub problems: Vec<String>,
 }
 
 struct Target {
@@ -92,7 +102,40 @@ impl PluginHost {
         Ok(PluginHost {
             registry: Arc::new(registry),
             targets,
+            dir: config.plugins.dir.clone(),
         })
+    }
+
+    /// Hot reload: installs every package in the plugin directory that is
+    /// not loaded yet, oldest version first, so the newest becomes active.
+    /// New calls go to it; calls in flight finish on the version they
+    /// started with; earlier versions stay loaded for rollback.
+    pub fn rescan(&self) -> RescanReport {
+        let mut report = RescanReport::default();
+        let packages = match crate::sandbox::PluginPackage::scan(&self.dir) {
+            Ok(packages) => packages,
+            Err(errors) => {
+                report.problems = errors.iter().map(ToString::to_string).collect();
+                return report;
+            }
+        };
+        let mut fresh: Vec<_> = packages
+            .into_iter()
+            .filter(|package| {
+                !self
+                    .registry
+                    .contains(&package.manifest.name, &package.manifest.version)
+            })
+            .collect();
+        fresh.sort_by(|a, b| a.manifest.version.cmp(&b.manifest.version));
+        for package in fresh {
+            let label = format!("{}@{}", package.manifest.name, package.manifest.version);
+            match self.registry.install(package) {
+                Ok(_) => report.installed.push(label),
+                Err(error) => report.problems.push(error.to_string()),
+            }
+        }
+        report
     }
 
     pub fn registry(&self) -> &Arc<PluginRegistry> {

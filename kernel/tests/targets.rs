@@ -135,3 +135,40 @@ http = {{ base_url = "http://{address}/wms/", allowed_paths = ["orders"], auth =
     assert!(!summary.contains("s3cret"), "{summary}");
     server.abort();
 }
+
+#[test]
+fn rescan_installs_a_new_version_that_serves_the_next_call_and_can_be_rolled_back() {
+    let dist = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/dist/rest-json/1.0.0");
+    let root = std::env::temp_dir().join(format!("hub-rescan-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let copy_as = |version: &str| {
+        let dir = root.join("rest-json").join(version);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(dist.join("rest_json.wasm"), dir.join("rest_json.wasm")).unwrap();
+        let manifest = std::fs::read_to_string(dist.join("plugin.toml"))
+            .unwrap()
+            .replace("version = \"1.0.0\"", &format!("version = \"{version}\""));
+        std::fs::write(dir.join("plugin.toml"), manifest).unwrap();
+    };
+    copy_as("1.0.0");
+    let text = format!(
+        "[plugins]\ndir = {:?}\ncache_dir = \"\"\n\n[targets.ops]\nplugin = \"rest-json\"\ngrants = [\"http\", \"config\", \"log\"]\n",
+        root.display().to_string()
+    );
+    let host = PluginHost::start(&HubConfig::parse(&text, "test.toml").unwrap()).unwrap();
+    assert_eq!(host.call_for("ops").unwrap().plugin().version().to_string(), "1.0.0");
+
+    copy_as("1.1.0");
+    let report = host.rescan();
+    assert_eq!(report.installed, vec!["rest-json@1.1.0".to_owned()]);
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert_eq!(host.call_for("ops").unwrap().plugin().version().to_string(), "1.1.0");
+    assert!(
+        host.rescan().installed.is_empty(),
+        "a loaded version is not installed twice"
+    );
+
+    assert_eq!(host.registry().rollback("rest-json").unwrap().to_string(), "1.0.0");
+    assert_eq!(host.call_for("ops").unwrap().plugin().version().to_string(), "1.0.0");
+    std::fs::remove_dir_all(&root).unwrap();
+}

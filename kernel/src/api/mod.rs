@@ -15,6 +15,7 @@
 //! | POST | `/v1/review/{id}/release` | reviewer, operator, admin |
 //! | POST | `/v1/review/{id}/reject` | reviewer, operator, admin |
 //! | GET | `/v1/plugins` | operator, admin |
+//! | POST | `/v1/plugins/rescan`, `/v1/plugins/{name}/activate`, `/v1/plugins/{name}/rollback` | operator, admin |
 //! | GET | `/healthz`, `/readyz` | anyone |
 
 mod extract;
@@ -84,6 +85,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/review/{id}/release", post(review::release))
         .route("/v1/review/{id}/reject", post(review::reject))
         .route("/v1/plugins", get(plugins::list))
+        .route("/v1/plugins/rescan", post(plugins::rescan))
+        .route("/v1/plugins/{name}/activate", post(plugins::activate))
+        .route("/v1/plugins/{name}/rollback", post(plugins::rollback))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .fallback(|| async { ApiProblem::not_found("no such endpoint; see /v1/business-lines and the README") })

@@ -118,6 +118,14 @@ impl PluginRegistry {
         plugin
     }
 
+    /// Whether this exact version is loaded.
+    pub fn contains(&self, name: &str, version: &Version) -> bool {
+        let plugins = self.plugins.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        plugins
+            .get(name)
+            .is_some_and(|versions| versions.loaded.contains_key(version))
+    }
+
     /// The version new calls should use.
     pub fn active(&self, name: &str) -> Option<Arc<LoadedPlugin>> {
         let plugins = self.plugins.read().unwrap_or_else(|poisoned| poisoned.into_inner());
