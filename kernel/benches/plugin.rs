@@ -5,6 +5,7 @@
 //! next to bare wasmtime calls of the same guest in the same run:
 //! - bare, same instance: one instance, `submit` again and again (the floor);
 //! - bare, fresh instance: `InstancePre` + default config per call.
+//!
 //! Then cold start: compile vs. load from the compile cache.
 //!
 //! Figures print as a Markdown table. `BENCH_CALLS` (default 20000) bounds
@@ -142,7 +143,31 @@ fn figures(name: &'static str, mut samples: Vec<Duration>, total: Duration) -> F
 }
 
 fn bare_engine() -> (Engine, Linker<BareHost>) {
-    let engine = Engine::new(&Config::new()).unwrap();
+    bare_engine_with(Config::new())
+}
+
+/// The hub's pool settings, without anything else the hub adds.
+fn bare_pooled_engine() -> (Engine, Linker<BareHost>) {
+    let mut pool = wasmtime::PoolingAllocationConfig::default();
+    pool.total_component_instances(512)
+        .total_core_instances(4096)
+        .total_memories(1024)
+        .total_tables(2048)
+        .total_stacks(512)
+        .max_memories_per_component(4)
+        .max_tables_per_component(8)
+        .max_core_instances_per_component(32)
+        .max_memory_size(256 << 20)
+        .linear_memory_keep_resident(4 << 20)
+        .table_keep_resident(64 << 10)
+        .async_stack_keep_resident(128 << 10);
+    let mut config = Config::new();
+    config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
+    bare_engine_with(config)
+}
+
+fn bare_engine_with(config: Config) -> (Engine, Linker<BareHost>) {
+    let engine = Engine::new(&config).unwrap();
     let mut linker = Linker::new(&engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker).unwrap();
     bare::Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |host: &mut BareHost| host).unwrap();
@@ -194,8 +219,8 @@ async fn bare_same_instance(calls: usize) -> Figures {
     figures("bare wasmtime, same instance (floor)", samples, started.elapsed())
 }
 
-async fn bare_fresh_instance(calls: usize) -> Figures {
-    let (engine, linker) = bare_engine();
+async fn bare_fresh_instance(calls: usize, pooled: bool) -> Figures {
+    let (engine, linker) = if pooled { bare_pooled_engine() } else { bare_engine() };
     let component = Component::from_file(&engine, probe_dir().join("probe.wasm")).unwrap();
     let pre = bare::PluginPre::new(linker.instantiate_pre(&component).unwrap()).unwrap();
     let mut samples = Vec::with_capacity(calls);
@@ -210,14 +235,18 @@ async fn bare_fresh_instance(calls: usize) -> Figures {
             .call_submit(&mut store, &order)
             .await
             .unwrap();
+        // Tearing the instance down (its slot goes back to the pool) is part
+        // of the cost, as it is inside the hub's call.
+        drop(store);
         samples.push(call.elapsed());
         assert!(result.is_ok());
     }
-    figures(
-        "bare wasmtime, fresh instance per call (default allocator)",
-        samples,
-        started.elapsed(),
-    )
+    let name = if pooled {
+        "bare wasmtime, fresh instance per call (the hub's pool settings)"
+    } else {
+        "bare wasmtime, fresh instance per call (default allocator)"
+    };
+    figures(name, samples, started.elapsed())
 }
 
 fn hub_call() -> PluginCall {
@@ -317,27 +346,47 @@ fn main() {
         .unwrap();
     runtime.block_on(async {
         // Warm up every path once so the first samples are not page faults.
+        // `BENCH_ONLY=hub|bare-pooled` runs one path alone, for a profiler.
+        match std::env::var("BENCH_ONLY").as_deref() {
+            Ok("hub") => {
+                let only = hub_sequential(calls).await;
+                println!("{}: p50 {:.1} µs", only.name, only.p50_us);
+                return;
+            }
+            Ok("bare-pooled") => {
+                let only = bare_fresh_instance(calls, true).await;
+                println!("{}: p50 {:.1} µs", only.name, only.p50_us);
+                return;
+            }
+            _ => {}
+        }
         let _ = bare_same_instance(200).await;
         let _ = hub_sequential(200).await;
         let floor = bare_same_instance(calls).await;
-        let bare_fresh = bare_fresh_instance(calls).await;
+        let bare_fresh = bare_fresh_instance(calls, false).await;
+        let bare_pooled = bare_fresh_instance(calls, true).await;
         let hub = hub_sequential(calls).await;
         let hub_parallel = hub_concurrent(calls, 16).await;
         println!("\n## Plugin call cost ({calls} `submit` calls of the probe guest, fake transport)\n");
         println!("| path | p50 µs | p99 µs | calls/s |");
         println!("|---|---:|---:|---:|");
-        for row in [&floor, &bare_fresh, &hub, &hub_parallel] {
+        for row in [&floor, &bare_fresh, &bare_pooled, &hub, &hub_parallel] {
             println!(
                 "| {} | {:.1} | {:.1} | {:.0} |",
                 row.name, row.p50_us, row.p99_us, row.per_second
             );
         }
         println!(
-            "\nratio hub / bare same-instance p50: {:.1}×; hub / bare fresh-instance p50: {:.2}×",
+            "\nratio hub / bare same-instance p50: {:.1}×; hub / bare pooled fresh-instance p50: {:.2}×; \
+             hub / bare default fresh-instance p50: {:.2}×",
             hub.p50_us / floor.p50_us,
+            hub.p50_us / bare_pooled.p50_us,
             hub.p50_us / bare_fresh.p50_us
         );
     });
+    if std::env::var("BENCH_ONLY").is_ok() {
+        return;
+    }
     let (compile, cached) = cold_start();
     println!("\n## Cold start of rest-json (266 KB component), median of 5\n");
     println!("| load | ms |");

@@ -90,3 +90,20 @@ fn a_deliberately_wrong_case_fails_with_a_readable_diff() {
     assert!(text.contains("+    \"ops_ref\": \"FO-2026-000123\""), "{text}");
     assert!(text.ends_with("0 passed, 1 failed\n"), "{text}");
 }
+
+#[test]
+fn the_sdk_guides_worked_example_is_the_plugin_that_is_built_and_tested() {
+    let guide = std::fs::read_to_string(repo().join("plugin-sdk/README.md")).unwrap();
+    let source = std::fs::read_to_string(repo().join("plugins/warehouse-rest/src/lib.rs")).unwrap();
+    assert!(
+        guide.contains(&source),
+        "plugin-sdk/README.md must quote plugins/warehouse-rest/src/lib.rs verbatim"
+    );
+    let output = hub(&[
+        "plugin",
+        "test",
+        "plugins/dist/warehouse-rest/0.1.0",
+        "plugins/warehouse-rest/cases",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+}

@@ -56,17 +56,25 @@ impl fmt::Display for Capability {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "plugin `{plugin}` needs {} which target `{target}` does not grant; add {} to `grants` in [targets.{target}]",
-    list(missing),
-    list(missing)
-)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MissingGrants {
     pub plugin: String,
     pub target: String,
     pub missing: Vec<Capability>,
 }
+
+impl fmt::Display for MissingGrants {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let missing = list(&self.missing);
+        write!(
+            formatter,
+            "plugin `{}` needs {missing} which target `{}` does not grant; add {missing} to `grants` in [targets.{}]",
+            self.plugin, self.target, self.target
+        )
+    }
+}
+
+impl std::error::Error for MissingGrants {}
 
 fn list(capabilities: &[Capability]) -> String {
     capabilities

@@ -81,23 +81,23 @@ impl Replay {
     }
 
     fn next(&self, call: RecordedCall) -> Answer {
-        let describe = format!("{call:?}");
-        if let Ok(mut calls) = self.calls.lock() {
-            calls.push(call);
-        }
         let answer = match self.script.lock().as_deref_mut() {
             Ok(Script::Sequence(answers)) => answers.pop_front(),
             Ok(Script::Always(answer)) => Some(answer.clone()),
             Err(_) => None,
         };
-        answer.unwrap_or_else(|| {
-            let mut shown = describe;
+        let answer = answer.unwrap_or_else(|| {
+            let mut shown = format!("{call:?}");
             shown.truncate(120);
             Answer::Fail(TransportError::Unavailable {
                 message: format!("the recording has no answer left for {shown}"),
                 retry_after_ms: None,
             })
-        })
+        });
+        if let Ok(mut calls) = self.calls.lock() {
+            calls.push(call);
+        }
+        answer
     }
 
     fn done(&self, call: RecordedCall, operation: &str) -> Result<(), TransportError> {

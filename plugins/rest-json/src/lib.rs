@@ -148,13 +148,21 @@ impl Plugin for RestJson {
             &[("idempotency-key", &order.idempotency_key), ("x-hub-attempt", &attempt)],
         )
         .map_err(|error| Failure::from_transport("POST booking", error))?;
-        response.classify().map_err(|error| Failure::from_transport("POST booking", error))?;
+        response
+            .classify()
+            .map_err(|error| Failure::from_transport("POST booking", error))?;
 
         match response.status {
             200 | 201 | 409 => {
-                let answer: OpsAnswer = response.json().map_err(|e| Failure::from_transport("booking answer", e))?;
+                let answer: OpsAnswer = response
+                    .json()
+                    .map_err(|e| Failure::from_transport("booking answer", e))?;
                 let booking_no = answer.booking_no.ok_or_else(|| {
-                    Failure::permanent(format!("HTTP {} without a bookingNo: {}", response.status, response.text()))
+                    Failure::permanent(format!(
+                        "HTTP {} without a bookingNo: {}",
+                        response.status,
+                        response.text()
+                    ))
                 })?;
                 if response.status == 409 {
                     log::info(&format!("order {} was already booked as {booking_no}", order.id));
@@ -165,19 +173,32 @@ impl Plugin for RestJson {
                 })
             }
             202 => {
-                let answer: OpsAnswer = response.json().map_err(|e| Failure::from_transport("booking answer", e))?;
+                let answer: OpsAnswer = response
+                    .json()
+                    .map_err(|e| Failure::from_transport("booking answer", e))?;
                 answer
                     .tracking_id
                     .map(Outcome::pending)
                     .ok_or_else(|| Failure::permanent(format!("HTTP 202 without a trackingId: {}", response.text())))
             }
             422 => {
-                let answer: OpsAnswer = response.json().map_err(|e| Failure::from_transport("booking answer", e))?;
+                let answer: OpsAnswer = response
+                    .json()
+                    .map_err(|e| Failure::from_transport("booking answer", e))?;
                 Ok(Outcome::rejected(answer.errors.into_iter().map(to_reason).collect()))
             }
-            400 => Err(Failure::permanent(format!("FreightOps cannot read the booking: {}", response.text()))),
-            status if status >= 500 => Err(Failure::retryable(format!("FreightOps HTTP {status}: {}", response.text()))),
-            status => Err(Failure::permanent(format!("unexpected HTTP {status} from FreightOps: {}", response.text()))),
+            400 => Err(Failure::permanent(format!(
+                "FreightOps cannot read the booking: {}",
+                response.text()
+            ))),
+            status if status >= 500 => Err(Failure::retryable(format!(
+                "FreightOps HTTP {status}: {}",
+                response.text()
+            ))),
+            status => Err(Failure::permanent(format!(
+                "unexpected HTTP {status} from FreightOps: {}",
+                response.text()
+            ))),
         }
     }
 
@@ -193,8 +214,12 @@ impl Plugin for RestJson {
             let path = format!("{}/{}", bookings_path(), order.correlation_id);
             let response = http::get(&path, &[("accept", "application/json")])
                 .map_err(|error| Failure::from_transport("GET booking status", error))?;
-            response.classify().map_err(|error| Failure::from_transport("GET booking status", error))?;
-            let report: OpsStatus = response.json().map_err(|e| Failure::from_transport("booking status", e))?;
+            response
+                .classify()
+                .map_err(|error| Failure::from_transport("GET booking status", error))?;
+            let report: OpsStatus = response
+                .json()
+                .map_err(|e| Failure::from_transport("booking status", e))?;
             if report.status != "QUEUED" {
                 feedback.push(to_feedback(report, Some(order.correlation_id))?);
             }
@@ -226,7 +251,10 @@ fn to_ops<'a>(order_id: &'a str, booking: &'a Booking) -> OpsBooking<'a> {
         client_reference: booking.customer_reference.as_deref(),
         shipper: &booking.shipper,
         consignee: &booking.consignee,
-        route: Route { pol: &booking.origin_port, pod: &booking.destination_port },
+        route: Route {
+            pol: &booking.origin_port,
+            pod: &booking.destination_port,
+        },
         mode: &booking.service_mode,
         incoterm: booking.incoterm.as_deref(),
         ready_date: &booking.cargo_ready_date,
@@ -256,8 +284,15 @@ fn order_pointer(ops_field: &str) -> Option<String> {
         return Some(fixed.to_owned());
     }
     // `shipper.name` → `/shipper/name`; `cargo[1].weightKg` → `/cargo_lines/1/gross_weight_kg`
-    if let Some(rest) = ops_field.strip_prefix("shipper.").or_else(|| ops_field.strip_prefix("consignee.")) {
-        let party = if ops_field.starts_with("shipper.") { "shipper" } else { "consignee" };
+    if let Some(rest) = ops_field
+        .strip_prefix("shipper.")
+        .or_else(|| ops_field.strip_prefix("consignee."))
+    {
+        let party = if ops_field.starts_with("shipper.") {
+            "shipper"
+        } else {
+            "consignee"
+        };
         return Some(format!("/{party}/{rest}"));
     }
     let rest = ops_field.strip_prefix("cargo[")?;
@@ -276,7 +311,11 @@ fn order_pointer(ops_field: &str) -> Option<String> {
 }
 
 fn to_reason(error: OpsError) -> Reason {
-    Reason { field: error.field.as_deref().and_then(order_pointer), code: error.code, message: error.message }
+    Reason {
+        field: error.field.as_deref().and_then(order_pointer),
+        code: error.code,
+        message: error.message,
+    }
 }
 
 fn to_feedback(report: OpsStatus, correlation_id: Option<String>) -> Result<Feedback, Failure> {
@@ -288,7 +327,10 @@ fn to_feedback(report: OpsStatus, correlation_id: Option<String>) -> Result<Feed
         "CANCELLED" => FeedbackStatus::Cancelled,
         other => return Err(Failure::permanent(format!("unknown FreightOps status `{other}`"))),
     };
-    let message = report.remarks.clone().unwrap_or_else(|| format!("FreightOps status {}", report.status));
+    let message = report
+        .remarks
+        .clone()
+        .unwrap_or_else(|| format!("FreightOps status {}", report.status));
     Ok(Feedback {
         correlation_id: report.tracking_id.or(correlation_id),
         ops_ref: report.booking_no,

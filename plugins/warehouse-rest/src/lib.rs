@@ -37,7 +37,9 @@ impl Plugin for WarehouseRest {
         let response = http::post_json(&path, &body, &[("idempotency-key", &order.idempotency_key)])
             .map_err(|e| Failure::from_transport("POST order", e))?;
         // 401/403/404/408/429/5xx become transport errors with the SDK's retry rules.
-        response.classify().map_err(|e| Failure::from_transport("POST order", e))?;
+        response
+            .classify()
+            .map_err(|e| Failure::from_transport("POST order", e))?;
         let answer: WmsAnswer = response.json().map_err(|e| Failure::from_transport("WMS answer", e))?;
         match (response.status, answer.order_no) {
             (200 | 201, Some(order_no)) => Ok(Outcome::accepted(order_no)),
@@ -45,7 +47,10 @@ impl Plugin for WarehouseRest {
                 "WMS_REFUSED",
                 answer.error.unwrap_or_else(|| "refused".into()),
             )])),
-            (status, _) => Err(Failure::permanent(format!("unexpected WMS answer {status}: {}", response.text()))),
+            (status, _) => Err(Failure::permanent(format!(
+                "unexpected WMS answer {status}: {}",
+                response.text()
+            ))),
         }
     }
 }

@@ -128,13 +128,22 @@ fn echo(order: &Order) -> Result<Outcome, Failure> {
     let response = http::post_json(
         "probe",
         &serde_json::json!({ "order": order.id, "version": VERSION }),
-        &[("x-probe-version", VERSION), ("idempotency-key", &order.idempotency_key)],
+        &[
+            ("x-probe-version", VERSION),
+            ("idempotency-key", &order.idempotency_key),
+        ],
     )
     .map_err(transport("POST probe"))?;
     if response.status >= 300 {
-        return Err(Failure::retryable(format!("probe endpoint answered {}", response.status)));
+        return Err(Failure::retryable(format!(
+            "probe endpoint answered {}",
+            response.status
+        )));
     }
-    Ok(Outcome::accepted_with(format!("{VERSION}:{}", order.id), format!("attempt {}", order.attempt)))
+    Ok(Outcome::accepted_with(
+        format!("{VERSION}:{}", order.id),
+        format!("attempt {}", order.attempt),
+    ))
 }
 
 /// Looks everywhere a plugin must not see, and reports what it found.
