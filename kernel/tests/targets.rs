@@ -172,3 +172,70 @@ fn rescan_installs_a_new_version_that_serves_the_next_call_and_can_be_rolled_bac
     assert_eq!(host.call_for("ops").unwrap().plugin().version().to_string(), "1.0.0");
     std::fs::remove_dir_all(&root).unwrap();
 }
+
+/// The operator endpoints over the real router: list, rollback refused with
+/// nothing to roll back to, customers forbidden.
+#[tokio::test]
+async fn operators_see_plugins_and_targets_over_http_and_customers_do_not() {
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use tower::ServiceExt;
+
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let host = PluginHost::start(&config(
+        "[targets.ops]\nplugin = \"rest-json\"\ngrants = [\"http\", \"config\", \"log\"]\n",
+    ))
+    .unwrap();
+    let defaults = HubConfig::load(None).unwrap();
+    let schemas = hub_kernel::schema::SchemaRegistry::load_dir(&repo.join("schemas")).unwrap();
+    let database = std::env::temp_dir().join(format!("hub-plugins-api-{}.db", std::process::id()));
+    let store = hub_kernel::store::Store::connect(&format!("sqlite:{}", database.display()))
+        .await
+        .unwrap();
+    let auth = hub_kernel::auth::Authenticator::from_config(&defaults.principals).unwrap();
+    let state = hub_kernel::api::AppState::new(std::sync::Arc::new(schemas), store, auth, 1 << 20)
+        .with_plugins(std::sync::Arc::new(host));
+    let app = hub_kernel::api::router(state);
+    let call = |method: &str, path: &str, key: &str| {
+        Request::builder()
+            .method(method)
+            .uri(path)
+            .header("authorization", format!("Bearer {key}"))
+            .body(Body::empty())
+            .unwrap()
+    };
+
+    let response = app
+        .clone()
+        .oneshot(call("GET", "/v1/plugins", "demo-operator"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: serde_json::Value =
+        serde_json::from_slice(&axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap()).unwrap();
+    assert_eq!(body["plugins"][0]["name"], "rest-json");
+    assert_eq!(body["targets"][0]["serving_version"], "1.0.0");
+    assert_eq!(
+        body["targets"][0]["grants"],
+        serde_json::json!(["http", "config", "log"])
+    );
+
+    let response = app
+        .clone()
+        .oneshot(call("POST", "/v1/plugins/rest-json/rollback", "demo-operator"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    let response = app
+        .clone()
+        .oneshot(call("GET", "/v1/plugins", "demo-customer-acme"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let response = app
+        .oneshot(call("POST", "/v1/plugins/rescan", "demo-reviewer"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let _ = std::fs::remove_file(&database);
+}
