@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::auth::{PrincipalConfig, Role};
+use crate::route::{RouteRule, Router};
 use crate::sandbox::{CallLimits, Capability};
 use crate::secret::SecretRef;
 
@@ -63,6 +64,9 @@ pub struct HubConfig {
     /// connects, and its limits. Checked and bound at start-up.
     #[serde(default)]
     pub targets: BTreeMap<String, TargetConfig>,
+    /// Routing rules, read top to bottom; see [`crate::route`].
+    #[serde(default)]
+    pub routes: Vec<RouteRule>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -153,6 +157,14 @@ fn default_max_body_bytes() -> usize {
 }
 
 impl HubConfig {
+    /// The routing rules, checked (they were checked at load as well).
+    pub fn router(&self) -> Result<Router, ConfigError> {
+        Router::new(&self.routes, &self.targets.keys().cloned().collect()).map_err(|problems| ConfigError::Invalid {
+            origin: "routes".into(),
+            problems,
+        })
+    }
+
     /// Reads `path`, or the embedded default when `None`.
     pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
         match path {
@@ -209,6 +221,9 @@ impl HubConfig {
                     http.base_url
                 ));
             }
+        }
+        if let Err(mut route_problems) = Router::new(&self.routes, &self.targets.keys().cloned().collect()) {
+            problems.append(&mut route_problems);
         }
         if problems.is_empty() {
             Ok(())

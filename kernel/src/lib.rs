@@ -17,6 +17,7 @@
 //! - [`timeline`]: the event vocabulary and actors of the audit trail.
 //! - [`store`]: sqlx persistence on SQLite (default) or PostgreSQL.
 //! - [`auth`]: API keys → principals and roles.
+//! - [`route`]: routing rules → the OPS target of a normalized order, with reasons.
 //! - [`sandbox`]: runs OPS plugins (WebAssembly components) under limits.
 //! - [`transports`]: HTTP, AMQP, files — what plugins borrow to reach an OPS.
 //! - [`plugins`]: a hub's installed plugins and its targets, bound at start-up.
@@ -34,6 +35,7 @@ pub mod plugin_test;
 pub mod plugins;
 pub mod problem;
 pub mod review;
+pub mod route;
 pub mod sandbox;
 pub mod schema;
 pub mod secret;

@@ -61,10 +61,30 @@ enum Command {
         #[command(subcommand)]
         command: SchemasCommand,
     },
+    /// Explain routing decisions.
+    Routes {
+        #[command(subcommand)]
+        command: RoutesCommand,
+    },
     /// Inspect and test OPS plugins (WebAssembly components).
     Plugin {
         #[command(subcommand)]
         command: PluginCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum RoutesCommand {
+    /// Normalize an order and show which rule routes it, and why earlier rules did not.
+    /// Exit code 0: routed; 1: no rule matched (the order would wait for review).
+    Explain {
+        line: String,
+        order: PathBuf,
+        /// Configuration file; without it the embedded default (examples/hub.toml).
+        #[arg(long, env = "HUB_CONFIG")]
+        config: Option<PathBuf>,
+        #[arg(long = "schemas", env = "HUB_SCHEMAS_DIR", default_value = "schemas")]
+        schemas_dir: PathBuf,
     },
 }
 
@@ -109,6 +129,15 @@ fn main() -> ExitCode {
         Command::Schemas {
             command: SchemasCommand::Check { dir },
         } => check_schemas(&dir.unwrap_or_else(|| PathBuf::from("schemas"))),
+        Command::Routes {
+            command:
+                RoutesCommand::Explain {
+                    line,
+                    order,
+                    config,
+                    schemas_dir,
+                },
+        } => explain_route(&line, &order, config.as_deref(), &schemas_dir),
         Command::Plugin {
             command: PluginCommand::Check { plugin },
         } => check_plugin(&plugin),
@@ -245,6 +274,32 @@ fn check_schemas(dir: &Path) -> Result<ExitCode> {
             Ok(ExitCode::from(1))
         }
     }
+}
+
+fn explain_route(line: &str, order: &Path, config: Option<&Path>, schemas_dir: &Path) -> Result<ExitCode> {
+    let config = HubConfig::load(config)?;
+    let router = config.router()?;
+    let registry = load_schemas(schemas_dir)?;
+    let schema: Arc<LineSchema> = registry
+        .latest(line)
+        .with_context(|| format!("unknown business line '{line}' in {}", schemas_dir.display()))?;
+    let text = std::fs::read_to_string(order).with_context(|| format!("cannot read {}", order.display()))?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", order.display()))?;
+    let verdict = validate::check(&schema, value);
+    if verdict.outcome != Outcome::Valid {
+        println!(
+            "note: the order is {:?}; routing looks at its normalized form anyway",
+            verdict.outcome
+        );
+    }
+    let decision = router.decide(line, &verdict.normalized);
+    print!("{}", decision.explain());
+    Ok(if decision.target.is_some() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn validate_file(line: &str, order: &Path, schemas_dir: &Path) -> Result<ExitCode> {

@@ -180,3 +180,35 @@ fn serve_accepts_an_order_and_stops_gracefully_on_sigterm() {
     assert_eq!(status.code(), Some(0));
     assert!(Path::new(&dir.join("hub.db")).exists());
 }
+
+#[test]
+fn routes_explain_names_the_matching_rule_and_why_others_did_not() {
+    let out = hub(&[
+        "routes",
+        "explain",
+        "freight-booking",
+        "examples/orders/freight-booking/messy-fcl.input.json",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "ocean freight → freight-ops: matched\nrouted to freight-ops\n"
+    );
+
+    let out = hub(&[
+        "routes",
+        "explain",
+        "freight-booking",
+        "examples/orders/freight-booking/suzhou-air-fca.input.json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "no rule matches an air booking in the example config"
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("ocean freight → freight-ops: no, /service_mode is \"AIR\", not one of [\"FCL\", \"LCL\"]\nno rule matched\n"),
+        "{text}"
+    );
+}
