@@ -1,183 +1,515 @@
-//! SOAP 1.1 and 1.2 over HTTP: build envelopes, read answers, parse Faults.
+//! SOAP over HTTP: building envelopes and reading answers.
 //!
-//! Why: every SOAP OPS answers with its own prefixes (`soap:`, `SOAP-ENV:`,
-//! `s:`, a default namespace…) and signals errors as Faults whose shape
-//! differs between 1.1 and 1.2. Matching on prefixes breaks on the next
-//! server; this module matches on namespaces and local names, and tells a
-//! client fault (our message is wrong: permanent) from a server fault
-//! (retryable).
+//! Many OPS still speak SOAP, and every plugin that talks to one needs the
+//! same three things: an envelope with the right namespace and HTTP headers
+//! for the SOAP version the OPS expects, correct XML escaping of customer
+//! data (names, addresses — often Chinese — with `&` and `<` in them), and a
+//! reader that finds the Body and a Fault whatever prefixes the server chose
+//! (`soap:`, `SOAP-ENV:`, `s:`, `env:`, a default namespace…). Writing these
+//! by hand with string formatting is how escaping bugs and prefix-dependent
+//! parsers get into plugins, so the SDK does it once.
+//!
+//! Building:
+//!
+//! ```
+//! use hub_plugin_sdk::soap::{Element, Envelope, SoapVersion};
+//!
+//! let xml = Envelope::new(SoapVersion::V11)
+//!     .namespace("ns", "urn:example:booking")
+//!     .body(
+//!         Element::new("ns:CreateBooking")
+//!             .attr("version", "2")
+//!             .child(Element::new("ns:Name").text("张三"))
+//!             .child(Element::new("ns:Address").text("上海市浦东新区")),
+//!     )
+//!     .to_xml();
+//! assert!(xml.contains("<ns:Name>张三</ns:Name>"));
+//! ```
+//!
+//! Reading:
+//!
+//! ```
+//! use hub_plugin_sdk::soap::{parse_response, SoapResponse};
+//!
+//! let answer = br#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>
+//!   <r:CreateBookingResponse xmlns:r="urn:example:booking">
+//!     <r:BookingResult><r:BookingNo>BK-1</r:BookingNo></r:BookingResult>
+//!   </r:CreateBookingResponse></s:Body></s:Envelope>"#;
+//! match parse_response(answer) {
+//!     Ok(SoapResponse::Body(body)) => {
+//!         assert_eq!(body.text_of(&["BookingResult", "BookingNo"]), Some("BK-1"));
+//!     }
+//!     Ok(SoapResponse::Fault(fault)) => println!("fault: {fault}"),
+//!     Ok(SoapResponse::Empty) => println!("nothing in the Body"),
+//!     Err(error) => println!("not a SOAP answer: {error}"),
+//! }
+//! ```
+//!
+//! The reader is bounded (at most [`MAX_DOCUMENT_BYTES`] of input and
+//! [`MAX_DEPTH`] levels of nesting), refuses DTDs (SOAP forbids them, and they
+//! are the usual vehicle for entity-expansion attacks) and accepts UTF-8 only.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
-use quick_xml::escape::{escape, resolve_predefined_entity};
-use quick_xml::events::Event;
+use quick_xml::XmlVersion;
+use quick_xml::escape::resolve_xml_entity;
+use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::ResolveResult;
 use quick_xml::reader::NsReader;
 
-/// Largest answer parsed, in bytes.
-pub const MAX_DOCUMENT_BYTES: usize = 4 << 20;
-/// Deepest element nesting accepted.
+/// The SOAP 1.1 envelope namespace.
+pub const SOAP11_NAMESPACE: &str = "http://schemas.xmlsoap.org/soap/envelope/";
+/// The SOAP 1.2 envelope namespace.
+pub const SOAP12_NAMESPACE: &str = "http://www.w3.org/2003/05/soap-envelope";
+/// The deepest element nesting [`parse_response`] accepts (the Envelope is
+/// level 1). Real SOAP answers stay far below; deeper documents are refused
+/// rather than risk the plugin's small stack and memory.
 pub const MAX_DEPTH: usize = 64;
+/// The largest document [`parse_response`] accepts: 4 MiB, the hub's default
+/// message-size limit.
+pub const MAX_DOCUMENT_BYTES: usize = 4 * 1024 * 1024;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The envelope prefix [`Envelope::to_xml`] writes.
+const ENVELOPE_PREFIX: &str = "soap";
+
+/// Which SOAP the OPS speaks. They differ in namespace, HTTP content type and
+/// where the action goes (a `SOAPAction` header in 1.1, a content-type
+/// parameter in 1.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SoapVersion {
     V11,
     V12,
 }
 
 impl SoapVersion {
+    /// The envelope namespace URI.
     pub fn namespace(self) -> &'static str {
         match self {
-            SoapVersion::V11 => "http://schemas.xmlsoap.org/soap/envelope/",
-            SoapVersion::V12 => "http://www.w3.org/2003/05/soap-envelope",
+            SoapVersion::V11 => SOAP11_NAMESPACE,
+            SoapVersion::V12 => SOAP12_NAMESPACE,
         }
     }
 
-    fn from_namespace(namespace: &str) -> Option<Self> {
-        [SoapVersion::V11, SoapVersion::V12]
-            .into_iter()
-            .find(|version| version.namespace() == namespace)
+    /// The version whose envelope namespace is `uri`, if any.
+    pub fn from_namespace(uri: &str) -> Option<SoapVersion> {
+        match uri {
+            SOAP11_NAMESPACE => Some(SoapVersion::V11),
+            SOAP12_NAMESPACE => Some(SoapVersion::V12),
+            _ => None,
+        }
     }
 
-    /// The `Content-Type` header; SOAP 1.2 carries the action in it.
+    /// The `Content-Type` header value. SOAP 1.1 ignores `action` here (it
+    /// goes into [`SoapVersion::soap_action_header`]); SOAP 1.2 carries it as
+    /// the `action` parameter.
     pub fn content_type(self, action: Option<&str>) -> String {
         match (self, action) {
             (SoapVersion::V11, _) => "text/xml; charset=utf-8".to_owned(),
-            (SoapVersion::V12, Some(action)) => format!("application/soap+xml; charset=utf-8; action=\"{action}\""),
             (SoapVersion::V12, None) => "application/soap+xml; charset=utf-8".to_owned(),
+            (SoapVersion::V12, Some(action)) => {
+                format!("application/soap+xml; charset=utf-8; action={}", quoted(action))
+            }
         }
     }
 
-    /// The `SOAPAction` header (SOAP 1.1 only).
-    pub fn soap_action_header(self, action: &str) -> Option<(&'static str, String)> {
+    /// The `SOAPAction` header SOAP 1.1 requires, value in quotes (`""` when
+    /// there is no action, which SOAP 1.1 reads as "the request URI"). `None`
+    /// for SOAP 1.2, which has no such header.
+    pub fn soap_action_header(self, action: Option<&str>) -> Option<(&'static str, String)> {
         match self {
-            SoapVersion::V11 => Some(("SOAPAction", format!("\"{action}\""))),
+            SoapVersion::V11 => Some(("SOAPAction", quoted(action.unwrap_or("")))),
             SoapVersion::V12 => None,
         }
     }
+
+    /// All HTTP headers a SOAP request needs, ready for an HTTP request's
+    /// header list: `Content-Type`, plus `SOAPAction` for SOAP 1.1.
+    pub fn headers(self, action: Option<&str>) -> Vec<(String, String)> {
+        let mut headers = vec![("Content-Type".to_owned(), self.content_type(action))];
+        if let Some((name, value)) = self.soap_action_header(action) {
+            headers.push((name.to_owned(), value));
+        }
+        headers
+    }
 }
 
-/// An element to write: name (with prefix), attributes, text, children.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+impl fmt::Display for SoapVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SoapVersion::V11 => f.write_str("SOAP 1.1"),
+            SoapVersion::V12 => f.write_str("SOAP 1.2"),
+        }
+    }
+}
+
+/// An HTTP quoted-string.
+fn quoted(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('"');
+    for c in value.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
+}
+
+// ---------------------------------------------------------------------------
+// Building
+// ---------------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Content {
+    Text(String),
+    Element(Element),
+    Raw(String),
+}
+
+impl Content {
+    fn write(&self, out: &mut String) {
+        match self {
+            Content::Text(text) => escape_into(out, text, false),
+            Content::Element(element) => element.write(out),
+            Content::Raw(xml) => out.push_str(xml),
+        }
+    }
+}
+
+/// An XML element to put into an [`Envelope`]: a qualified name (write the
+/// prefix you declared with [`Envelope::namespace`], e.g. `ns:CreateBooking`),
+/// attributes, and text and child elements in the order they were added.
+///
+/// Text and attribute values are escaped (`<`, `&`, `>`, `"`, `'`, and in
+/// attributes also tab, CR and LF, so they survive attribute-value
+/// normalization). Characters XML 1.0 cannot carry at all (most C0 control
+/// characters, unpaired surrogates cannot occur in Rust strings) are replaced
+/// by U+FFFD. Names are written as given: they are the plugin's constants, not
+/// data.
+///
+/// Optional children: [`Element::children`] takes any iterator, so an
+/// `Option<Element>` adds the child only when it is `Some`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Element {
     name: String,
     attributes: Vec<(String, String)>,
-    text: Option<String>,
-    children: Vec<Element>,
+    content: Vec<Content>,
 }
 
 impl Element {
-    pub fn new(name: &str) -> Self {
+    /// An element without attributes or content, e.g. `Element::new("ns:Order")`.
+    pub fn new(name: impl Into<String>) -> Element {
         Element {
-            name: name.to_owned(),
-            ..Element::default()
+            name: name.into(),
+            attributes: Vec::new(),
+            content: Vec::new(),
         }
     }
-    pub fn attr(mut self, name: &str, value: &str) -> Self {
-        self.attributes.push((name.to_owned(), value.to_owned()));
+
+    /// Set an attribute (a second call with the same name replaces the value).
+    pub fn attr(mut self, name: impl Into<String>, value: impl Into<String>) -> Element {
+        let name = name.into();
+        let value = value.into();
+        match self.attributes.iter_mut().find(|(existing, _)| *existing == name) {
+            Some(slot) => slot.1 = value,
+            None => self.attributes.push((name, value)),
+        }
         self
     }
-    pub fn text(mut self, text: &str) -> Self {
-        self.text = Some(text.to_owned());
+
+    /// Append text (escaped).
+    pub fn text(mut self, text: impl Into<String>) -> Element {
+        self.content.push(Content::Text(text.into()));
         self
     }
-    pub fn child(mut self, child: Element) -> Self {
-        self.children.push(child);
+
+    /// Append a child element.
+    pub fn child(mut self, child: Element) -> Element {
+        self.content.push(Content::Element(child));
         self
     }
-    /// A child with only text, the common case: `<ns:Name>张三</ns:Name>`.
-    pub fn leaf(self, name: &str, text: &str) -> Self {
+
+    /// Append a child that holds only text, the common case:
+    /// `.leaf("ns:Name", "张三")` adds `<ns:Name>张三</ns:Name>`.
+    pub fn leaf(self, name: impl Into<String>, text: impl Into<String>) -> Element {
         self.child(Element::new(name).text(text))
+    }
+
+    /// Append child elements; an `Option<Element>` works too.
+    pub fn children(mut self, children: impl IntoIterator<Item = Element>) -> Element {
+        self.content.extend(children.into_iter().map(Content::Element));
+        self
+    }
+
+    /// Append an XML fragment as is (not escaped, not checked): for parts
+    /// the plugin already has as XML.
+    pub fn raw_xml(mut self, fragment: impl Into<String>) -> Element {
+        self.content.push(Content::Raw(fragment.into()));
+        self
+    }
+
+    /// The element as XML text (no declaration).
+    pub fn to_xml(&self) -> String {
+        let mut out = String::new();
+        self.write(&mut out);
+        out
     }
 
     fn write(&self, out: &mut String) {
         out.push('<');
         out.push_str(&self.name);
         for (name, value) in &self.attributes {
-            out.push_str(&format!(" {name}=\"{}\"", escape(value.as_str())));
+            out.push(' ');
+            out.push_str(name);
+            out.push_str("=\"");
+            escape_into(out, value, true);
+            out.push('"');
         }
-        if self.text.is_none() && self.children.is_empty() {
+        if self.content.is_empty() {
             out.push_str("/>");
             return;
         }
         out.push('>');
-        if let Some(text) = &self.text {
-            out.push_str(&escape(text.as_str()));
+        for content in &self.content {
+            content.write(out);
         }
-        for child in &self.children {
-            child.write(out);
-        }
-        out.push_str(&format!("</{}>", self.name));
-    }
-
-    pub fn to_xml(&self) -> String {
-        let mut out = String::new();
-        self.write(&mut out);
-        out
+        out.push_str("</");
+        out.push_str(&self.name);
+        out.push('>');
     }
 }
 
-/// A SOAP envelope to send.
+/// Whether XML 1.0 can carry `c` at all (the `Char` production).
+fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
+}
+
+fn escape_into(out: &mut String, value: &str, attribute: bool) {
+    for c in value.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            // A literal CR would be turned into LF by the reader.
+            '\r' => out.push_str("&#13;"),
+            // Attribute-value normalization turns literal tabs and newlines into spaces.
+            '\n' if attribute => out.push_str("&#10;"),
+            '\t' if attribute => out.push_str("&#9;"),
+            c if is_xml_char(c) => out.push(c),
+            _ => out.push('\u{FFFD}'),
+        }
+    }
+}
+
+/// A SOAP request envelope. The envelope prefix is `soap`; declare the
+/// prefixes your body uses with [`Envelope::namespace`].
+///
+/// ```
+/// use hub_plugin_sdk::soap::{Element, Envelope, SoapVersion};
+///
+/// let envelope = Envelope::new(SoapVersion::V12)
+///     .namespace("ns", "urn:example:booking")
+///     .header_xml("<wsa:Action xmlns:wsa=\"http://www.w3.org/2005/08/addressing\">urn:create</wsa:Action>")
+///     .body(Element::new("ns:Ping"));
+/// let headers = SoapVersion::V12.headers(Some("urn:create"));
+/// # let _ = (envelope.to_xml(), headers);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Envelope {
     version: SoapVersion,
     namespaces: Vec<(String, String)>,
-    header: Option<String>,
-    body: String,
+    header: Vec<Content>,
+    body: Vec<Content>,
 }
 
 impl Envelope {
-    pub fn new(version: SoapVersion) -> Self {
+    /// An envelope with an empty Body and no Header.
+    pub fn new(version: SoapVersion) -> Envelope {
         Envelope {
             version,
             namespaces: Vec::new(),
-            header: None,
-            body: String::new(),
+            header: Vec::new(),
+            body: Vec::new(),
         }
     }
-    /// Declares `xmlns:prefix="uri"` on the Envelope element.
-    pub fn namespace(mut self, prefix: &str, uri: &str) -> Self {
-        self.namespaces.push((prefix.to_owned(), uri.to_owned()));
-        self
+
+    /// The SOAP version this envelope is written for.
+    pub fn version(&self) -> SoapVersion {
+        self.version
     }
-    /// Raw XML for the `soap:Header` (WS-Addressing and the like; WS-Security
-    /// credentials are added by the host, never by the plugin).
-    pub fn header_xml(mut self, fragment: &str) -> Self {
-        self.header = Some(fragment.to_owned());
-        self
-    }
-    pub fn body(mut self, element: Element) -> Self {
-        self.body = element.to_xml();
-        self
-    }
-    /// Raw XML for the body, for authors who already have it.
-    pub fn body_xml(mut self, fragment: &str) -> Self {
-        self.body = fragment.to_owned();
+
+    /// Declare `xmlns:prefix="uri"` on the Envelope element (`xmlns="uri"`
+    /// for an empty prefix). Declaring a prefix again replaces its URI. The
+    /// prefix `soap` belongs to the envelope itself and is ignored here.
+    pub fn namespace(mut self, prefix: impl Into<String>, uri: impl Into<String>) -> Envelope {
+        let prefix = prefix.into();
+        let uri = uri.into();
+        if prefix == ENVELOPE_PREFIX {
+            return self;
+        }
+        match self.namespaces.iter_mut().find(|(existing, _)| *existing == prefix) {
+            Some(slot) => slot.1 = uri,
+            None => self.namespaces.push((prefix, uri)),
+        }
         self
     }
 
+    /// Append an element to the SOAP Header (the Header is written only when
+    /// something was added to it).
+    pub fn header(mut self, element: Element) -> Envelope {
+        self.header.push(Content::Element(element));
+        self
+    }
+
+    /// Append an XML fragment to the SOAP Header as is (WS-Security,
+    /// WS-Addressing blocks the plugin already has as text).
+    pub fn header_xml(mut self, fragment: impl Into<String>) -> Envelope {
+        self.header.push(Content::Raw(fragment.into()));
+        self
+    }
+
+    /// Append an element to the Body.
+    pub fn body(mut self, element: Element) -> Envelope {
+        self.body.push(Content::Element(element));
+        self
+    }
+
+    /// Append an XML fragment to the Body as is (not escaped, not checked).
+    pub fn body_xml(mut self, fragment: impl Into<String>) -> Envelope {
+        self.body.push(Content::Raw(fragment.into()));
+        self
+    }
+
+    /// The complete document, starting with the XML declaration.
     pub fn to_xml(&self) -> String {
         let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>");
-        out.push_str(&format!("<soap:Envelope xmlns:soap=\"{}\"", self.version.namespace()));
+        out.push_str("<soap:Envelope xmlns:soap=\"");
+        out.push_str(self.version.namespace());
+        out.push('"');
         for (prefix, uri) in &self.namespaces {
-            out.push_str(&format!(" xmlns:{prefix}=\"{}\"", escape(uri.as_str())));
+            if prefix.is_empty() {
+                out.push_str(" xmlns=\"");
+            } else {
+                out.push_str(" xmlns:");
+                out.push_str(prefix);
+                out.push_str("=\"");
+            }
+            escape_into(&mut out, uri, true);
+            out.push('"');
         }
         out.push('>');
-        if let Some(header) = &self.header {
-            out.push_str(&format!("<soap:Header>{header}</soap:Header>"));
+        if !self.header.is_empty() {
+            out.push_str("<soap:Header>");
+            for content in &self.header {
+                content.write(&mut out);
+            }
+            out.push_str("</soap:Header>");
         }
-        out.push_str(&format!("<soap:Body>{}</soap:Body></soap:Envelope>", self.body));
+        if self.body.is_empty() {
+            out.push_str("<soap:Body/>");
+        } else {
+            out.push_str("<soap:Body>");
+            for content in &self.body {
+                content.write(&mut out);
+            }
+            out.push_str("</soap:Body>");
+        }
+        out.push_str("</soap:Envelope>");
         out
     }
 }
 
-/// An element read from an answer, by namespace and local name.
+// ---------------------------------------------------------------------------
+// Reading
+// ---------------------------------------------------------------------------
+
+/// Why a document is not a SOAP answer the SDK can read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SoapError {
+    /// The document is larger than [`MAX_DOCUMENT_BYTES`].
+    TooLarge { size: usize, limit: usize },
+    /// The document is not UTF-8; `position` is the byte offset of the first
+    /// invalid byte.
+    NotUtf8 { position: usize },
+    /// The document is not well-formed XML; `position` is the byte offset
+    /// reported by the XML reader.
+    NotXml { position: u64, message: String },
+    /// The document has a `<!DOCTYPE …>`, which SOAP forbids.
+    DocumentType { position: u64 },
+    /// Elements are nested deeper than `limit` levels.
+    TooDeep { limit: usize, position: u64 },
+    /// The document has no root element (`root: None`) or its root is not
+    /// an `Envelope`.
+    NoEnvelope { root: Option<String> },
+    /// The root is an `Envelope` but not in a SOAP 1.1 or 1.2 namespace.
+    UnknownEnvelopeNamespace { namespace: Option<String> },
+    /// The Envelope has no Body.
+    NoBody { version: SoapVersion },
+}
+
+impl fmt::Display for SoapError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SoapError::TooLarge { size, limit } => {
+                write!(f, "SOAP document of {size} bytes is larger than the {limit}-byte limit")
+            }
+            SoapError::NotUtf8 { position } => {
+                write!(
+                    f,
+                    "SOAP document is not UTF-8 (invalid byte at offset {position}); only UTF-8 is supported"
+                )
+            }
+            SoapError::NotXml { position, message } => {
+                write!(f, "SOAP document is not well-formed XML at byte {position}: {message}")
+            }
+            SoapError::DocumentType { position } => {
+                write!(f, "SOAP document has a DOCTYPE at byte {position}; SOAP forbids DTDs")
+            }
+            SoapError::TooDeep { limit, position } => {
+                write!(
+                    f,
+                    "SOAP document nests elements deeper than {limit} levels (at byte {position})"
+                )
+            }
+            SoapError::NoEnvelope { root: None } => write!(f, "SOAP document has no root element"),
+            SoapError::NoEnvelope { root: Some(root) } => {
+                write!(f, "SOAP document's root element is <{root}>, not an Envelope")
+            }
+            SoapError::UnknownEnvelopeNamespace { namespace: None } => write!(
+                f,
+                "SOAP Envelope has no namespace; expected {SOAP11_NAMESPACE} (1.1) or {SOAP12_NAMESPACE} (1.2)"
+            ),
+            SoapError::UnknownEnvelopeNamespace {
+                namespace: Some(namespace),
+            } => write!(
+                f,
+                "SOAP Envelope is in namespace {namespace}; expected {SOAP11_NAMESPACE} (1.1) or {SOAP12_NAMESPACE} (1.2)"
+            ),
+            SoapError::NoBody { version } => write!(f, "{version} Envelope has no Body"),
+        }
+    }
+}
+
+impl std::error::Error for SoapError {}
+
+/// An element of a SOAP answer, with names reduced to local names so code
+/// does not depend on the prefixes the server chose.
+///
+/// `text` is the character data directly inside the element (entities
+/// resolved, CDATA included), verbatim; it is empty when that data is only
+/// whitespace (indentation). [`BodyElement::text_of`] trims it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct BodyElement {
+    /// Local name (without prefix).
     pub name: String,
+    /// Namespace URI, when the element is in one.
     pub namespace: Option<String>,
-    /// Attributes by local name.
-    pub attributes: Vec<(String, String)>,
+    /// Attributes by local name (namespace declarations left out).
+    pub attributes: BTreeMap<String, String>,
     pub text: String,
     pub children: Vec<BodyElement>,
 }
@@ -187,235 +519,380 @@ impl BodyElement {
     pub fn child(&self, local_name: &str) -> Option<&BodyElement> {
         self.children.iter().find(|child| child.name == local_name)
     }
-    /// Follows local names down the tree.
-    pub fn path(&self, names: &[&str]) -> Option<&BodyElement> {
-        names.iter().try_fold(self, |element, name| element.child(name))
+
+    /// All children with this local name, in document order (repeated items).
+    pub fn children_named<'a>(&'a self, local_name: &'a str) -> impl Iterator<Item = &'a BodyElement> + 'a {
+        self.children.iter().filter(move |child| child.name == local_name)
     }
-    /// The trimmed text at the end of a path.
-    pub fn text_of(&self, names: &[&str]) -> Option<&str> {
-        self.path(names).map(|element| element.text.trim())
+
+    /// Follow first children by local name: `path(&["BookingResult", "BookingNo"])`.
+    /// An empty path is the element itself.
+    pub fn path(&self, path: &[&str]) -> Option<&BodyElement> {
+        path.iter().try_fold(self, |element, name| element.child(name))
     }
-    pub fn attribute(&self, local_name: &str) -> Option<&str> {
-        self.attributes
-            .iter()
-            .find(|(name, _)| name == local_name)
-            .map(|(_, value)| value.as_str())
+
+    /// The trimmed text of the element at `path`.
+    pub fn text_of(&self, path: &[&str]) -> Option<&str> {
+        self.path(path).map(|element| element.text.trim())
+    }
+
+    /// An attribute by local name.
+    pub fn attr(&self, local_name: &str) -> Option<&str> {
+        self.attributes.get(local_name).map(String::as_str)
     }
 }
 
-/// A SOAP Fault, either version.
+/// A SOAP Fault, in either version's shape.
+///
+/// | field | SOAP 1.1 | SOAP 1.2 |
+/// |---|---|---|
+/// | `code` | `faultcode` | `Code/Value` |
+/// | `subcode` | — | `Code/Subcode/Value` |
+/// | `reason` | `faultstring` | first `Reason/Text` |
+/// | `actor` | `faultactor` | `Node` |
+/// | `detail_xml`, `detail` | `detail` | `Detail` |
+///
+/// Codes are kept as written (`soap:Client`, `env:Sender`); missing parts
+/// are empty rather than an error, so a sloppy server's fault still reaches
+/// the operator.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fault {
     pub version: SoapVersion,
-    /// `faultcode` (1.1) or `Code/Value` (1.2), as written (`soap:Client`).
     pub code: String,
-    /// `Code/Subcode/Value` (1.2 only).
     pub subcode: Option<String>,
-    /// `faultstring` (1.1) or the first `Reason/Text` (1.2).
     pub reason: String,
-    /// `faultactor` (1.1) or `Role` (1.2).
     pub actor: Option<String>,
+    /// The content of the detail element as the server wrote it (trimmed;
+    /// prefixes declared on ancestors such as the Envelope are not repeated).
+    pub detail_xml: Option<String>,
+    /// The detail element itself, for reading error codes out of it.
     pub detail: Option<BodyElement>,
 }
 
 impl Fault {
-    /// A fault caused by our message (1.1 `Client`, 1.2 `Sender`): resending
-    /// the same message cannot help.
-    pub fn is_client_fault(&self) -> bool {
-        let local = self.code.rsplit(':').next().unwrap_or_default();
-        local.starts_with("Client") || local == "Sender"
+    /// The code without its prefix: `Client`, `Server`, `Sender`, `Receiver`, …
+    /// (SOAP 1.1 dotted codes keep their suffix: `Client.Authentication`).
+    pub fn code_local_name(&self) -> &str {
+        local_part(&self.code)
     }
-}
 
-/// What an answer holds.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SoapResponse {
-    /// The first element of the Body.
-    Body(BodyElement),
-    Fault(Fault),
-}
+    /// The sender's fault: the request was wrong, and sending it again will
+    /// fail again (a permanent failure). SOAP 1.1 `Client` (also `Client.*`),
+    /// SOAP 1.2 `Sender`.
+    pub fn is_client_fault(&self) -> bool {
+        let code = self.code_local_name();
+        match self.version {
+            SoapVersion::V11 => code == "Client" || code.starts_with("Client."),
+            SoapVersion::V12 => code == "Sender",
+        }
+    }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SoapError {
-    /// Not well-formed XML; `position` is a byte offset.
-    NotXml {
-        position: u64,
-        message: String,
-    },
-    NoEnvelope(String),
-    NoBody,
-    EmptyBody,
-    TooDeep,
-    TooLarge {
-        bytes: usize,
-    },
-}
-
-impl fmt::Display for SoapError {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SoapError::NotXml { position, message } => write!(formatter, "not XML at byte {position}: {message}"),
-            SoapError::NoEnvelope(found) => write!(formatter, "not a SOAP envelope (root element `{found}`)"),
-            SoapError::NoBody => formatter.write_str("the SOAP envelope has no Body"),
-            SoapError::EmptyBody => formatter.write_str("the SOAP Body is empty"),
-            SoapError::TooDeep => write!(formatter, "the document nests deeper than {MAX_DEPTH} elements"),
-            SoapError::TooLarge { bytes } => {
-                write!(
-                    formatter,
-                    "the document is {bytes} bytes; at most {MAX_DOCUMENT_BYTES} are read"
-                )
-            }
+    /// The receiver's fault: the request may succeed later (retryable).
+    /// SOAP 1.1 `Server` (also `Server.*`), SOAP 1.2 `Receiver`.
+    pub fn is_server_fault(&self) -> bool {
+        let code = self.code_local_name();
+        match self.version {
+            SoapVersion::V11 => code == "Server" || code.starts_with("Server."),
+            SoapVersion::V12 => code == "Receiver",
         }
     }
 }
 
-impl std::error::Error for SoapError {}
-
-/// Parses an answer into its Body's first element or its Fault.
-pub fn parse_response(xml: &[u8]) -> Result<SoapResponse, SoapError> {
-    let root = parse_tree(xml)?;
-    let version = match root.namespace.as_deref() {
-        _ if root.name != "Envelope" => return Err(SoapError::NoEnvelope(root.name)),
-        Some(namespace) => SoapVersion::from_namespace(namespace).ok_or(SoapError::NoEnvelope(root.name.clone()))?,
-        None => SoapVersion::V11,
-    };
-    let body = root.child("Body").ok_or(SoapError::NoBody)?;
-    let first = body.children.first().ok_or(SoapError::EmptyBody)?;
-    if first.name != "Fault" {
-        return Ok(SoapResponse::Body(first.clone()));
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} fault {}", self.version, self.code)?;
+        if let Some(subcode) = &self.subcode {
+            write!(f, " ({subcode})")?;
+        }
+        write!(f, ": {}", self.reason)?;
+        if let Some(actor) = &self.actor {
+            write!(f, " [at {actor}]")?;
+        }
+        Ok(())
     }
-    let text = |names: &[&str]| first.text_of(names).map(str::to_owned);
-    let fault = match version {
-        SoapVersion::V11 => Fault {
-            version,
-            code: text(&["faultcode"]).unwrap_or_default(),
-            subcode: None,
-            reason: text(&["faultstring"]).unwrap_or_default(),
-            actor: text(&["faultactor"]),
-            detail: first.child("detail").cloned(),
-        },
-        SoapVersion::V12 => Fault {
-            version,
-            code: text(&["Code", "Value"]).unwrap_or_default(),
-            subcode: text(&["Code", "Subcode", "Value"]),
-            reason: text(&["Reason", "Text"]).unwrap_or_default(),
-            actor: text(&["Role"]),
-            detail: first.child("Detail").cloned(),
-        },
-    };
-    Ok(SoapResponse::Fault(fault))
 }
 
-fn parse_tree(xml: &[u8]) -> Result<BodyElement, SoapError> {
+/// What a SOAP answer contains.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SoapResponse {
+    /// The first element in the Body (the operation's response element).
+    Body(BodyElement),
+    /// The Body holds a Fault.
+    Fault(Fault),
+    /// The Body holds no element (some one-way operations answer this way).
+    Empty,
+}
+
+/// Read a SOAP 1.1 or 1.2 answer: find the Envelope and Body by local name
+/// and namespace, whatever prefixes (or default namespace) the server used,
+/// and tell a Fault from a regular answer.
+pub fn parse_response(xml: &[u8]) -> Result<SoapResponse, SoapError> {
     if xml.len() > MAX_DOCUMENT_BYTES {
-        return Err(SoapError::TooLarge { bytes: xml.len() });
+        return Err(SoapError::TooLarge {
+            size: xml.len(),
+            limit: MAX_DOCUMENT_BYTES,
+        });
     }
-    let mut reader = NsReader::from_reader(xml);
-    let mut buf = Vec::new();
-    let mut stack: Vec<BodyElement> = Vec::new();
-    let not_xml = |position: u64, message: String| SoapError::NotXml { position, message };
+    let text = std::str::from_utf8(xml).map_err(|error| SoapError::NotUtf8 {
+        position: error.valid_up_to(),
+    })?;
+    let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
+    let root = parse_tree(text)?;
+
+    if root.element.name != "Envelope" {
+        return Err(SoapError::NoEnvelope {
+            root: Some(root.element.name),
+        });
+    }
+    let namespace = root.element.namespace.clone();
+    let version = namespace
+        .as_deref()
+        .and_then(SoapVersion::from_namespace)
+        .ok_or(SoapError::UnknownEnvelopeNamespace { namespace })?;
+    let in_soap = |node: &Node, name: &str| {
+        node.element.name == name && node.element.namespace.as_deref() == Some(version.namespace())
+    };
+    let body = root
+        .children
+        .into_iter()
+        .find(|child| in_soap(child, "Body"))
+        .ok_or(SoapError::NoBody { version })?;
+    let Some(first) = body.children.into_iter().next() else {
+        return Ok(SoapResponse::Empty);
+    };
+    if in_soap(&first, "Fault") {
+        return Ok(SoapResponse::Fault(read_fault(version, first, text)));
+    }
+    Ok(SoapResponse::Body(first.into_element()))
+}
+
+fn local_part(qname: &str) -> &str {
+    qname.rsplit_once(':').map_or(qname, |(_, local)| local)
+}
+
+/// A parsed element plus what only the parser needs: the children as nodes
+/// and the byte range of the element's content in the source.
+struct Node {
+    element: BodyElement,
+    children: Vec<Node>,
+    content: (usize, usize),
+}
+
+impl Node {
+    fn child(&self, name: &str) -> Option<&Node> {
+        self.children
+            .iter()
+            .find(|child| child.element.name.eq_ignore_ascii_case(name))
+    }
+
+    fn trimmed_text(&self) -> String {
+        self.element.text.trim().to_owned()
+    }
+
+    fn into_element(self) -> BodyElement {
+        let mut element = self.element;
+        element.children = self.children.into_iter().map(Node::into_element).collect();
+        element
+    }
+}
+
+fn read_fault(version: SoapVersion, fault: Node, source: &str) -> Fault {
+    let (code, subcode, reason, actor, detail_name) = match version {
+        SoapVersion::V11 => (
+            fault.child("faultcode").map(Node::trimmed_text),
+            None,
+            fault.child("faultstring").map(Node::trimmed_text),
+            fault.child("faultactor").map(Node::trimmed_text),
+            "detail",
+        ),
+        SoapVersion::V12 => {
+            let code = fault.child("Code");
+            (
+                code.and_then(|code| code.child("Value")).map(Node::trimmed_text),
+                code.and_then(|code| code.child("Subcode"))
+                    .and_then(|subcode| subcode.child("Value"))
+                    .map(Node::trimmed_text),
+                fault
+                    .child("Reason")
+                    .and_then(|reason| reason.child("Text"))
+                    .map(Node::trimmed_text),
+                fault.child("Node").map(Node::trimmed_text),
+                "Detail",
+            )
+        }
+    };
+    let detail_index = fault
+        .children
+        .iter()
+        .position(|child| child.element.name.eq_ignore_ascii_case(detail_name));
+    let detail = detail_index.and_then(|index| fault.children.into_iter().nth(index));
+    let detail_xml = detail.as_ref().and_then(|detail| {
+        let (start, end) = detail.content;
+        source
+            .get(start..end)
+            .map(str::trim)
+            .filter(|xml| !xml.is_empty())
+            .map(str::to_owned)
+    });
+    Fault {
+        version,
+        code: code.unwrap_or_default(),
+        subcode,
+        reason: reason.unwrap_or_default(),
+        actor: actor.filter(|actor| !actor.is_empty()),
+        detail_xml,
+        detail: detail.map(Node::into_element),
+    }
+}
+
+fn not_xml(position: u64, error: impl fmt::Display) -> SoapError {
+    SoapError::NotXml {
+        position,
+        message: error.to_string(),
+    }
+}
+
+fn as_position(offset: usize) -> u64 {
+    u64::try_from(offset).unwrap_or(u64::MAX)
+}
+
+fn as_offset(position: u64) -> usize {
+    usize::try_from(position).unwrap_or(usize::MAX)
+}
+
+/// Read the whole document into a tree of [`Node`]s, returning the root.
+fn parse_tree(source: &str) -> Result<Node, SoapError> {
+    let mut reader = NsReader::from_str(source);
+    let mut stack: Vec<Node> = Vec::new();
+    let mut root: Option<Node> = None;
     loop {
-        let position = reader.buffer_position();
-        let (namespace, event) = match reader.read_resolved_event_into(&mut buf) {
-            Ok((ResolveResult::Bound(namespace), event)) => (
-                Some(String::from_utf8_lossy(namespace.as_ref()).into_owned()),
-                event.into_owned(),
-            ),
-            Ok((_, event)) => (None, event.into_owned()),
-            Err(error) => return Err(not_xml(position, error.to_string())),
+        let before = reader.buffer_position();
+        let event = match reader.read_event() {
+            Ok(event) => event,
+            Err(error) => return Err(not_xml(reader.error_position(), error)),
         };
+        let after = reader.buffer_position();
         match event {
-            Event::Start(start) | Event::Empty(start) if stack.len() >= MAX_DEPTH => {
-                let _ = start;
-                return Err(SoapError::TooDeep);
-            }
-            Event::Start(start) => stack.push(element(&start, namespace)),
-            Event::Empty(start) => {
-                let done = element(&start, namespace);
-                match stack.last_mut() {
-                    Some(parent) => parent.children.push(done),
-                    None => return Ok(done),
+            Event::Start(start) => {
+                if stack.len() >= MAX_DEPTH {
+                    return Err(SoapError::TooDeep {
+                        limit: MAX_DEPTH,
+                        position: before,
+                    });
                 }
+                let element = new_element(&reader, &start, before)?;
+                stack.push(Node {
+                    element,
+                    children: Vec::new(),
+                    content: (as_offset(after), as_offset(after)),
+                });
+            }
+            Event::Empty(start) => {
+                if stack.len() >= MAX_DEPTH {
+                    return Err(SoapError::TooDeep {
+                        limit: MAX_DEPTH,
+                        position: before,
+                    });
+                }
+                let element = new_element(&reader, &start, before)?;
+                let node = Node {
+                    element,
+                    children: Vec::new(),
+                    content: (as_offset(after), as_offset(after)),
+                };
+                attach(&mut stack, &mut root, node, before)?;
             }
             Event::End(_) => {
-                let Some(done) = stack.pop() else {
-                    return Err(not_xml(position, "closing tag without an opening one".into()));
+                let Some(mut node) = stack.pop() else {
+                    return Err(not_xml(before, "end tag without a start tag"));
                 };
-                match stack.last_mut() {
-                    Some(parent) => parent.children.push(done),
-                    None => return Ok(done),
+                node.content.1 = as_offset(before);
+                if node.element.text.trim().is_empty() {
+                    node.element.text.clear();
                 }
+                attach(&mut stack, &mut root, node, before)?;
             }
             Event::Text(text) => {
-                if let Some(current) = stack.last_mut() {
-                    current
-                        .text
-                        .push_str(&text.decode().map_err(|error| not_xml(position, error.to_string()))?);
-                }
+                let text = text.xml10_content().map_err(|error| not_xml(before, error))?;
+                push_text(&mut stack, &text, before)?;
             }
             Event::CData(data) => {
-                if let Some(current) = stack.last_mut() {
-                    current
-                        .text
-                        .push_str(&data.decode().map_err(|error| not_xml(position, error.to_string()))?);
-                }
+                let text = data.xml10_content().map_err(|error| not_xml(before, error))?;
+                push_text(&mut stack, &text, before)?;
             }
             Event::GeneralRef(reference) => {
                 let resolved = match reference.resolve_char_ref() {
                     Ok(Some(c)) => c.to_string(),
                     Ok(None) => {
-                        let name = reference
-                            .decode()
-                            .map_err(|error| not_xml(position, error.to_string()))?;
-                        resolve_predefined_entity(&name)
-                            .ok_or_else(|| not_xml(position, format!("unknown entity `&{name};`")))?
-                            .to_owned()
+                        let name = reference.decode().map_err(|error| not_xml(before, error))?;
+                        match resolve_xml_entity(&name) {
+                            Some(value) => value.to_owned(),
+                            None => return Err(not_xml(before, format!("unknown entity &{name};"))),
+                        }
                     }
-                    Err(error) => return Err(not_xml(position, error.to_string())),
+                    Err(error) => return Err(not_xml(before, error)),
                 };
-                if let Some(current) = stack.last_mut() {
-                    current.text.push_str(&resolved);
-                }
+                push_text(&mut stack, &resolved, before)?;
             }
+            Event::DocType(_) => return Err(SoapError::DocumentType { position: before }),
+            Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
             Event::Eof => {
-                return Err(not_xml(
-                    position,
-                    "the document ended before its root element closed".into(),
-                ));
+                if let Some(open) = stack.last() {
+                    return Err(not_xml(
+                        as_position(source.len()),
+                        format!("document ends inside <{}>", open.element.name),
+                    ));
+                }
+                return root.ok_or(SoapError::NoEnvelope { root: None });
             }
-            _ => {}
         }
-        buf.clear();
     }
 }
 
-fn element(start: &quick_xml::events::BytesStart<'_>, namespace: Option<String>) -> BodyElement {
-    let name = String::from_utf8_lossy(start.local_name().as_ref()).into_owned();
-    let attributes = start
-        .attributes()
-        .flatten()
-        .filter(|attribute| {
-            let key = attribute.key.as_ref();
-            key != b"xmlns" && !key.starts_with(b"xmlns:")
-        })
-        .map(|attribute| {
-            let raw = String::from_utf8_lossy(&attribute.value).into_owned();
-            let value = quick_xml::escape::unescape(&raw)
-                .map(|value| value.into_owned())
-                .unwrap_or(raw);
-            (
-                String::from_utf8_lossy(attribute.key.local_name().as_ref()).into_owned(),
-                value,
-            )
-        })
-        .collect();
-    BodyElement {
-        name,
+fn new_element(reader: &NsReader<&[u8]>, start: &BytesStart<'_>, position: u64) -> Result<BodyElement, SoapError> {
+    let (namespace, local) = reader.resolver().resolve_element(start.name());
+    let namespace = match namespace {
+        ResolveResult::Bound(namespace) => Some(String::from_utf8_lossy(namespace.as_ref()).into_owned()),
+        // An undeclared prefix: the element is in no namespace we know of.
+        ResolveResult::Unbound | ResolveResult::Unknown(_) => None,
+    };
+    let mut attributes = BTreeMap::new();
+    for attribute in start.attributes() {
+        let attribute = attribute.map_err(|error| not_xml(position, error))?;
+        if attribute.key.as_namespace_binding().is_some() {
+            continue;
+        }
+        let value = attribute
+            .normalized_value(XmlVersion::Implicit1_0)
+            .map_err(|error| not_xml(position, error))?;
+        let key = String::from_utf8_lossy(attribute.key.local_name().as_ref()).into_owned();
+        attributes.insert(key, value.into_owned());
+    }
+    Ok(BodyElement {
+        name: String::from_utf8_lossy(local.as_ref()).into_owned(),
         namespace,
         attributes,
         text: String::new(),
         children: Vec::new(),
+    })
+}
+
+fn attach(stack: &mut [Node], root: &mut Option<Node>, node: Node, position: u64) -> Result<(), SoapError> {
+    match stack.last_mut() {
+        Some(parent) => parent.children.push(node),
+        None if root.is_some() => return Err(not_xml(position, "more than one root element")),
+        None => *root = Some(node),
     }
+    Ok(())
+}
+
+fn push_text(stack: &mut [Node], text: &str, position: u64) -> Result<(), SoapError> {
+    match stack.last_mut() {
+        Some(parent) => parent.element.text.push_str(text),
+        None if text.trim().is_empty() => {}
+        None => return Err(not_xml(position, "text outside the root element")),
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -423,135 +900,478 @@ fn element(start: &quick_xml::events::BytesStart<'_>, namespace: Option<String>)
 mod tests {
     use super::*;
 
-    fn body(xml: &str) -> BodyElement {
-        match parse_response(xml.as_bytes()).unwrap() {
-            SoapResponse::Body(body) => body,
-            other => panic!("{other:?}"),
+    fn body_of(xml: &str) -> BodyElement {
+        match parse_response(xml.as_bytes()) {
+            Ok(SoapResponse::Body(body)) => body,
+            other => panic!("expected a body, got {other:?}"),
         }
     }
 
+    fn fault_of(xml: &str) -> Fault {
+        match parse_response(xml.as_bytes()) {
+            Ok(SoapResponse::Fault(fault)) => fault,
+            other => panic!("expected a fault, got {other:?}"),
+        }
+    }
+
+    fn booking() -> Element {
+        Element::new("ns:CreateBooking")
+            .attr("channel", "web")
+            .child(Element::new("ns:Name").text("张三"))
+            .child(Element::new("ns:Address").text("上海市浦东新区"))
+    }
+
     #[test]
-    fn an_envelope_declares_namespaces_and_escapes_text() {
+    fn version_namespaces_and_headers() {
+        assert_eq!(
+            SoapVersion::V11.namespace(),
+            "http://schemas.xmlsoap.org/soap/envelope/"
+        );
+        assert_eq!(SoapVersion::V12.namespace(), "http://www.w3.org/2003/05/soap-envelope");
+        assert_eq!(SoapVersion::from_namespace(SOAP12_NAMESPACE), Some(SoapVersion::V12));
+        assert_eq!(SoapVersion::from_namespace("urn:other"), None);
+
+        assert_eq!(
+            SoapVersion::V11.content_type(Some("urn:Create")),
+            "text/xml; charset=utf-8"
+        );
+        assert_eq!(
+            SoapVersion::V12.content_type(None),
+            "application/soap+xml; charset=utf-8"
+        );
+        assert_eq!(
+            SoapVersion::V12.content_type(Some("urn:Create")),
+            "application/soap+xml; charset=utf-8; action=\"urn:Create\""
+        );
+        assert_eq!(
+            SoapVersion::V11.soap_action_header(Some("urn:Create")),
+            Some(("SOAPAction", "\"urn:Create\"".to_owned()))
+        );
+        assert_eq!(
+            SoapVersion::V11.soap_action_header(None),
+            Some(("SOAPAction", "\"\"".to_owned()))
+        );
+        assert_eq!(SoapVersion::V12.soap_action_header(Some("urn:Create")), None);
+        assert_eq!(
+            SoapVersion::V11.soap_action_header(Some("a\"b")),
+            Some(("SOAPAction", "\"a\\\"b\"".to_owned()))
+        );
+
+        let headers = SoapVersion::V11.headers(Some("urn:Create"));
+        assert_eq!(
+            headers,
+            vec![
+                ("Content-Type".to_owned(), "text/xml; charset=utf-8".to_owned()),
+                ("SOAPAction".to_owned(), "\"urn:Create\"".to_owned()),
+            ]
+        );
+        assert_eq!(SoapVersion::V12.headers(None).len(), 1);
+    }
+
+    #[test]
+    fn builds_a_soap11_envelope_exactly() {
         let xml = Envelope::new(SoapVersion::V11)
-            .namespace("ops", "urn:freight-ops")
-            .body(
-                Element::new("ops:CreateBooking")
-                    .attr("mode", "a\"b")
-                    .leaf("ops:Shipper", "上海远航 <&> 'x'")
-                    .child(Element::new("ops:Empty")),
-            )
+            .namespace("ns", "urn:example:booking")
+            .body(booking())
             .to_xml();
-        assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?><soap:Envelope xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\" xmlns:ops=\"urn:freight-ops\">"), "{xml}");
-        assert!(xml.contains("<ops:CreateBooking mode=\"a&quot;b\"><ops:Shipper>上海远航 &lt;&amp;&gt; &apos;x&apos;</ops:Shipper><ops:Empty/></ops:CreateBooking>"), "{xml}");
-        let back = body(&xml);
-        assert_eq!(back.name, "CreateBooking");
-        assert_eq!(back.namespace.as_deref(), Some("urn:freight-ops"));
-        assert_eq!(back.attribute("mode"), Some("a\"b"));
-        assert_eq!(back.text_of(&["Shipper"]), Some("上海远航 <&> 'x'"));
+        assert_eq!(
+            xml,
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+             <soap:Envelope xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\" xmlns:ns=\"urn:example:booking\">\
+             <soap:Body><ns:CreateBooking channel=\"web\"><ns:Name>张三</ns:Name>\
+             <ns:Address>上海市浦东新区</ns:Address></ns:CreateBooking></soap:Body></soap:Envelope>"
+        );
     }
 
     #[test]
-    fn soap_12_puts_the_action_in_the_content_type() {
-        assert_eq!(
-            SoapVersion::V12.content_type(Some("urn:book")),
-            "application/soap+xml; charset=utf-8; action=\"urn:book\""
-        );
-        assert_eq!(SoapVersion::V12.soap_action_header("urn:book"), None);
-        assert_eq!(
-            SoapVersion::V11.soap_action_header("urn:book"),
-            Some(("SOAPAction", "\"urn:book\"".into()))
-        );
+    fn soap11_envelope_parses_back() {
+        let xml = Envelope::new(SoapVersion::V11)
+            .namespace("ns", "urn:example:booking")
+            .body(booking())
+            .to_xml();
+        let body = body_of(&xml);
+        assert_eq!(body.name, "CreateBooking");
+        assert_eq!(body.namespace.as_deref(), Some("urn:example:booking"));
+        assert_eq!(body.attr("channel"), Some("web"));
+        assert_eq!(body.text_of(&["Name"]), Some("张三"));
+        assert_eq!(body.text_of(&["Address"]), Some("上海市浦东新区"));
+    }
+
+    #[test]
+    fn builds_a_soap12_envelope_with_header_and_parses_back() {
         let xml = Envelope::new(SoapVersion::V12)
-            .header_xml("<a:To xmlns:a=\"urn:x\">ops</a:To>")
-            .body_xml("<Ping/>")
+            .namespace("ns", "urn:example:booking")
+            .namespace("wsa", "http://www.w3.org/2005/08/addressing")
+            .header_xml("<wsa:Action>urn:Create</wsa:Action>")
+            .header(Element::new("wsa:MessageID").text("urn:uuid:1"))
+            .body(booking())
             .to_xml();
-        assert!(
-            xml.contains("<soap:Header><a:To xmlns:a=\"urn:x\">ops</a:To></soap:Header><soap:Body><Ping/></soap:Body>")
-        );
-        assert_eq!(body(&xml).name, "Ping");
+        assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>"));
+        assert!(xml.contains("xmlns:soap=\"http://www.w3.org/2003/05/soap-envelope\""));
+        assert!(xml.contains(
+            "<soap:Header><wsa:Action>urn:Create</wsa:Action><wsa:MessageID>urn:uuid:1</wsa:MessageID></soap:Header>"
+        ));
+        assert!(xml.contains("<soap:Body><ns:CreateBooking"));
+        let body = body_of(&xml);
+        assert_eq!(body.name, "CreateBooking");
+        assert_eq!(body.text_of(&["Name"]), Some("张三"));
     }
 
     #[test]
-    fn bodies_are_read_whatever_the_prefix() {
-        for (open, close) in [
-            (
-                "<soap:Envelope xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\"><soap:Body>",
-                "</soap:Body></soap:Envelope>",
-            ),
-            (
-                "<SOAP-ENV:Envelope xmlns:SOAP-ENV=\"http://schemas.xmlsoap.org/soap/envelope/\"><SOAP-ENV:Body>",
-                "</SOAP-ENV:Body></SOAP-ENV:Envelope>",
-            ),
-            (
-                "<s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\"><s:Body>",
-                "</s:Body></s:Envelope>",
-            ),
-            (
-                "<env:Envelope xmlns:env=\"http://www.w3.org/2003/05/soap-envelope\"><env:Header/><env:Body>",
-                "</env:Body></env:Envelope>",
-            ),
-            (
-                "<Envelope xmlns=\"http://schemas.xmlsoap.org/soap/envelope/\"><Body>",
-                "</Body></Envelope>",
-            ),
+    fn envelope_without_body_content_and_default_namespace() {
+        let xml = Envelope::new(SoapVersion::V11).to_xml();
+        assert!(xml.ends_with("<soap:Body/></soap:Envelope>"));
+        assert_eq!(parse_response(xml.as_bytes()), Ok(SoapResponse::Empty));
+
+        let xml = Envelope::new(SoapVersion::V11)
+            .namespace("", "urn:default")
+            .namespace("soap", "urn:ignored")
+            .namespace("x", "urn:first")
+            .namespace("x", "urn:second")
+            .body(Element::new("Ping"))
+            .to_xml();
+        assert!(xml.contains(" xmlns=\"urn:default\""));
+        assert!(!xml.contains("urn:ignored"));
+        assert!(!xml.contains("urn:first"));
+        assert!(xml.contains(" xmlns:x=\"urn:second\""));
+        let body = body_of(&xml);
+        assert_eq!(body.name, "Ping");
+        assert_eq!(body.namespace.as_deref(), Some("urn:default"));
+    }
+
+    #[test]
+    fn body_xml_is_inserted_as_is() {
+        let raw = "<ns:Ping xmlns:ns=\"urn:x\"><ns:At>2024-01-01</ns:At></ns:Ping>";
+        let xml = Envelope::new(SoapVersion::V11).body_xml(raw).to_xml();
+        assert!(xml.contains(&format!("<soap:Body>{raw}</soap:Body>")));
+        assert_eq!(body_of(&xml).text_of(&["At"]), Some("2024-01-01"));
+    }
+
+    #[test]
+    fn escapes_text_and_attributes() {
+        let element = Element::new("a").attr("q", "<&>\"' 张三\n\t").text("<&>\"' 上海\r\n");
+        assert_eq!(
+            element.to_xml(),
+            "<a q=\"&lt;&amp;&gt;&quot;&apos; 张三&#10;&#9;\">&lt;&amp;&gt;&quot;&apos; 上海&#13;\n</a>"
+        );
+        let xml = Envelope::new(SoapVersion::V11).body(element).to_xml();
+        let body = body_of(&xml);
+        assert_eq!(body.attr("q"), Some("<&>\"' 张三\n\t"));
+        assert_eq!(body.text, "<&>\"' 上海\r\n");
+    }
+
+    #[test]
+    fn characters_xml_cannot_carry_are_replaced() {
+        let element = Element::new("a").text("x\u{0}y\u{1b}z\u{FFFE}");
+        assert_eq!(element.to_xml(), "<a>x\u{FFFD}y\u{FFFD}z\u{FFFD}</a>");
+    }
+
+    #[test]
+    fn element_builder_details() {
+        let optional: Option<Element> = None;
+        let element = Element::new("ns:Order")
+            .attr("k", "1")
+            .attr("k", "2")
+            .text("a")
+            .child(Element::new("ns:B"))
+            .leaf("ns:L", "张三")
+            .children(optional)
+            .children(Some(Element::new("ns:C").text("c")))
+            .raw_xml("<ns:D/>")
+            .text("z");
+        assert_eq!(
+            element.to_xml(),
+            "<ns:Order k=\"2\">a<ns:B/><ns:L>张三</ns:L><ns:C>c</ns:C><ns:D/>z</ns:Order>"
+        );
+    }
+
+    const RESPONSE_BODY: &str = r#"<m:CreateBookingResponse xmlns:m="urn:example:booking">
+        <m:BookingResult status="OK">
+          <m:BookingNo>BK-2024-001</m:BookingNo>
+          <m:Consignee>张三</m:Consignee>
+          <m:Line>1</m:Line><m:Line>2</m:Line>
+        </m:BookingResult>
+      </m:CreateBookingResponse>"#;
+
+    fn check_response_body(body: &BodyElement) {
+        assert_eq!(body.name, "CreateBookingResponse");
+        assert_eq!(body.namespace.as_deref(), Some("urn:example:booking"));
+        assert_eq!(body.text, "");
+        assert_eq!(body.text_of(&["BookingResult", "BookingNo"]), Some("BK-2024-001"));
+        assert_eq!(body.text_of(&["BookingResult", "Consignee"]), Some("张三"));
+        assert_eq!(body.path(&["BookingResult"]).and_then(|r| r.attr("status")), Some("OK"));
+        assert_eq!(body.path(&["BookingResult", "Missing"]), None);
+        assert_eq!(body.path(&[]), Some(body));
+        let lines: Vec<&str> = body
+            .child("BookingResult")
+            .map(|result| result.children_named("Line").map(|line| line.text.as_str()).collect())
+            .unwrap_or_default();
+        assert_eq!(lines, vec!["1", "2"]);
+    }
+
+    #[test]
+    fn reads_bodies_whatever_the_prefix() {
+        for (prefix, namespace) in [
+            ("soap", SOAP11_NAMESPACE),
+            ("SOAP-ENV", SOAP11_NAMESPACE),
+            ("s", SOAP11_NAMESPACE),
+            ("env", SOAP12_NAMESPACE),
+            ("soap12", SOAP12_NAMESPACE),
         ] {
             let xml = format!(
-                "{open}<r:BookingResult xmlns:r=\"urn:r\"><r:BookingNo>FO-1</r:BookingNo><r:Note><![CDATA[已确认 & ok]]></r:Note></r:BookingResult>{close}"
+                "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<{prefix}:Envelope xmlns:{prefix}=\"{namespace}\">\
+                 <{prefix}:Header><h:Trace xmlns:h=\"urn:h\">1</h:Trace></{prefix}:Header>\n\
+                 <{prefix}:Body>{RESPONSE_BODY}</{prefix}:Body></{prefix}:Envelope>"
             );
-            let result = body(&xml);
-            assert_eq!(result.text_of(&["BookingNo"]), Some("FO-1"), "{xml}");
-            assert_eq!(result.text_of(&["Note"]), Some("已确认 & ok"), "{xml}");
+            check_response_body(&body_of(&xml));
         }
     }
 
     #[test]
-    fn soap_11_faults_are_parsed_and_classified() {
-        let xml = "<soap:Envelope xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\"><soap:Body><soap:Fault>\
-            <faultcode>soap:Client</faultcode><faultstring>港口代码无效 invalid port</faultstring>\
-            <faultactor>urn:ops</faultactor><detail><e:Field xmlns:e=\"urn:e\">pod</e:Field></detail>\
-            </soap:Fault></soap:Body></soap:Envelope>";
-        let SoapResponse::Fault(fault) = parse_response(xml.as_bytes()).unwrap() else {
-            panic!()
-        };
-        assert_eq!(fault.version, SoapVersion::V11);
-        assert_eq!(fault.code, "soap:Client");
-        assert_eq!(fault.reason, "港口代码无效 invalid port");
-        assert_eq!(fault.actor.as_deref(), Some("urn:ops"));
-        assert_eq!(fault.detail.as_ref().unwrap().text_of(&["Field"]), Some("pod"));
-        assert!(fault.is_client_fault());
+    fn reads_default_namespace_envelopes() {
+        for namespace in [SOAP11_NAMESPACE, SOAP12_NAMESPACE] {
+            let xml = format!("<Envelope xmlns=\"{namespace}\"><Body>{RESPONSE_BODY}</Body></Envelope>");
+            check_response_body(&body_of(&xml));
+        }
+        // Body content in the envelope's default namespace keeps that namespace.
+        let xml = format!("<Envelope xmlns=\"{SOAP11_NAMESPACE}\"><Body><Pong/></Body></Envelope>");
+        assert_eq!(body_of(&xml).namespace.as_deref(), Some(SOAP11_NAMESPACE));
     }
 
     #[test]
-    fn soap_12_faults_are_parsed_and_classified() {
-        let xml = "<env:Envelope xmlns:env=\"http://www.w3.org/2003/05/soap-envelope\"><env:Body><env:Fault>\
-            <env:Code><env:Value>env:Receiver</env:Value><env:Subcode><env:Value>ops:Busy</env:Value></env:Subcode></env:Code>\
-            <env:Reason><env:Text xml:lang=\"en\">try later</env:Text></env:Reason>\
-            <env:Detail><Retry>30</Retry></env:Detail></env:Fault></env:Body></env:Envelope>";
-        let SoapResponse::Fault(fault) = parse_response(xml.as_bytes()).unwrap() else {
-            panic!()
-        };
-        assert_eq!(fault.code, "env:Receiver");
-        assert_eq!(fault.subcode.as_deref(), Some("ops:Busy"));
-        assert_eq!(fault.reason, "try later");
-        assert!(!fault.is_client_fault());
-        assert_eq!(fault.detail.unwrap().text_of(&["Retry"]), Some("30"));
-    }
-
-    #[test]
-    fn malformed_answers_get_precise_errors() {
-        assert!(matches!(parse_response(b"<a><b></a>"), Err(SoapError::NotXml { .. })));
-        assert_eq!(
-            parse_response(b"<html><body/></html>"),
-            Err(SoapError::NoEnvelope("html".into()))
+    fn reads_entities_cdata_and_a_byte_order_mark() {
+        let xml = format!(
+            "\u{FEFF}<s:Envelope xmlns:s=\"{SOAP11_NAMESPACE}\"><s:Body><r>A &amp; B &#x5F20;&#19977; <![CDATA[<上海>]]></r></s:Body></s:Envelope>"
         );
-        let no_body = "<soap:Envelope xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\"/>";
-        assert_eq!(parse_response(no_body.as_bytes()), Err(SoapError::NoBody));
-        let deep = format!("{}{}", "<a>".repeat(100), "</a>".repeat(100));
-        assert_eq!(parse_response(deep.as_bytes()), Err(SoapError::TooDeep));
+        assert_eq!(body_of(&xml).text, "A & B 张三 <上海>");
+    }
+
+    #[test]
+    fn soap11_fault_with_detail() {
+        let xml = format!(
+            r#"<SOAP-ENV:Envelope xmlns:SOAP-ENV="{SOAP11_NAMESPACE}">
+              <SOAP-ENV:Body>
+                <SOAP-ENV:Fault>
+                  <faultcode>SOAP-ENV:Client</faultcode>
+                  <faultstring xml:lang="zh">收货人 张三 的地址无效</faultstring>
+                  <faultactor>urn:booking</faultactor>
+                  <detail><e:Error xmlns:e="urn:err"><e:Code>E042</e:Code></e:Error></detail>
+                </SOAP-ENV:Fault>
+              </SOAP-ENV:Body>
+            </SOAP-ENV:Envelope>"#
+        );
+        let fault = fault_of(&xml);
+        assert_eq!(fault.version, SoapVersion::V11);
+        assert_eq!(fault.code, "SOAP-ENV:Client");
+        assert_eq!(fault.code_local_name(), "Client");
+        assert_eq!(fault.subcode, None);
+        assert_eq!(fault.reason, "收货人 张三 的地址无效");
+        assert_eq!(fault.actor.as_deref(), Some("urn:booking"));
+        assert_eq!(
+            fault.detail_xml.as_deref(),
+            Some("<e:Error xmlns:e=\"urn:err\"><e:Code>E042</e:Code></e:Error>")
+        );
+        assert_eq!(
+            fault.detail.as_ref().and_then(|d| d.text_of(&["Error", "Code"])),
+            Some("E042")
+        );
+        assert!(fault.is_client_fault());
+        assert!(!fault.is_server_fault());
+        assert_eq!(
+            fault.to_string(),
+            "SOAP 1.1 fault SOAP-ENV:Client: 收货人 张三 的地址无效 [at urn:booking]"
+        );
+    }
+
+    #[test]
+    fn soap11_server_fault_without_detail() {
+        let xml = format!(
+            "<soap:Envelope xmlns:soap=\"{SOAP11_NAMESPACE}\"><soap:Body><soap:Fault>\
+             <faultcode>soap:Server.Database</faultcode><faultstring>busy</faultstring>\
+             </soap:Fault></soap:Body></soap:Envelope>"
+        );
+        let fault = fault_of(&xml);
+        assert!(!fault.is_client_fault());
+        assert!(fault.is_server_fault());
+        assert_eq!(fault.actor, None);
+        assert_eq!(fault.detail_xml, None);
+        assert_eq!(fault.detail, None);
+
+        let client = xml.replace("soap:Server.Database", "Client.Authentication");
+        assert!(fault_of(&client).is_client_fault());
+    }
+
+    #[test]
+    fn soap12_fault_with_subcode_and_detail() {
+        let xml = format!(
+            r#"<env:Envelope xmlns:env="{SOAP12_NAMESPACE}" xmlns:m="urn:booking">
+              <env:Body>
+                <env:Fault>
+                  <env:Code>
+                    <env:Value>env:Sender</env:Value>
+                    <env:Subcode><env:Value>m:InvalidAddress</env:Value></env:Subcode>
+                  </env:Code>
+                  <env:Reason>
+                    <env:Text xml:lang="zh-CN">地址无效：上海市浦东新区</env:Text>
+                    <env:Text xml:lang="en">Invalid address</env:Text>
+                  </env:Reason>
+                  <env:Node>urn:booking:node</env:Node>
+                  <env:Detail>
+                    <m:Field>Address</m:Field>
+                  </env:Detail>
+                </env:Fault>
+              </env:Body>
+            </env:Envelope>"#
+        );
+        let fault = fault_of(&xml);
+        assert_eq!(fault.version, SoapVersion::V12);
+        assert_eq!(fault.code, "env:Sender");
+        assert_eq!(fault.subcode.as_deref(), Some("m:InvalidAddress"));
+        assert_eq!(fault.reason, "地址无效：上海市浦东新区");
+        assert_eq!(fault.actor.as_deref(), Some("urn:booking:node"));
+        assert_eq!(fault.detail_xml.as_deref(), Some("<m:Field>Address</m:Field>"));
+        assert_eq!(
+            fault.detail.as_ref().and_then(|d| d.text_of(&["Field"])),
+            Some("Address")
+        );
+        assert!(fault.is_client_fault());
+        assert!(
+            fault
+                .to_string()
+                .starts_with("SOAP 1.2 fault env:Sender (m:InvalidAddress): 地址无效")
+        );
+
+        let receiver = xml.replace("env:Sender", "env:Receiver");
+        let fault = fault_of(&receiver);
+        assert!(!fault.is_client_fault());
+        assert!(fault.is_server_fault());
+    }
+
+    #[test]
+    fn fault_in_default_namespace_envelope() {
+        let xml = format!(
+            "<Envelope xmlns=\"{SOAP12_NAMESPACE}\"><Body><Fault><Code><Value>Receiver</Value></Code>\
+             <Reason><Text>down</Text></Reason><Detail/></Fault></Body></Envelope>"
+        );
+        let fault = fault_of(&xml);
+        assert_eq!(fault.code, "Receiver");
+        assert_eq!(fault.reason, "down");
+        assert_eq!(fault.detail_xml, None);
+        assert!(fault.detail.is_some());
+    }
+
+    #[test]
+    fn a_fault_element_in_another_namespace_is_a_body() {
+        let xml = format!(
+            "<s:Envelope xmlns:s=\"{SOAP11_NAMESPACE}\"><s:Body><m:Fault xmlns:m=\"urn:m\">x</m:Fault></s:Body></s:Envelope>"
+        );
+        assert_eq!(body_of(&xml).name, "Fault");
+    }
+
+    #[test]
+    fn malformed_inputs() {
+        assert!(matches!(parse_response(b"not xml <"), Err(SoapError::NotXml { .. })));
+        let mismatched = format!("<s:Envelope xmlns:s=\"{SOAP11_NAMESPACE}\"><s:Body></s:Bod></s:Envelope>");
+        match parse_response(mismatched.as_bytes()) {
+            Err(SoapError::NotXml { position, message }) => {
+                assert!(position > 0, "{position}");
+                assert!(!message.is_empty());
+            }
+            other => panic!("{other:?}"),
+        }
+        let unclosed = format!("<s:Envelope xmlns:s=\"{SOAP11_NAMESPACE}\"><s:Body>");
+        assert!(matches!(
+            parse_response(unclosed.as_bytes()),
+            Err(SoapError::NotXml { .. })
+        ));
+        assert!(matches!(parse_response(b"<a/><b/>"), Err(SoapError::NotXml { .. })));
+        assert!(matches!(
+            parse_response(b"<a>&bogus;</a>"),
+            Err(SoapError::NotXml { .. })
+        ));
+        assert_eq!(parse_response(b""), Err(SoapError::NoEnvelope { root: None }));
+        assert_eq!(
+            parse_response(b"  <!-- x -->  "),
+            Err(SoapError::NoEnvelope { root: None })
+        );
+        assert_eq!(
+            parse_response(b"<html><body>502 Bad Gateway</body></html>"),
+            Err(SoapError::NoEnvelope {
+                root: Some("html".to_owned())
+            })
+        );
+        assert_eq!(
+            parse_response(b"<Envelope><Body/></Envelope>"),
+            Err(SoapError::UnknownEnvelopeNamespace { namespace: None })
+        );
+        assert_eq!(
+            parse_response(b"<e:Envelope xmlns:e=\"urn:not-soap\"><e:Body/></e:Envelope>"),
+            Err(SoapError::UnknownEnvelopeNamespace {
+                namespace: Some("urn:not-soap".to_owned())
+            })
+        );
+        let no_body = format!("<s:Envelope xmlns:s=\"{SOAP12_NAMESPACE}\"><s:Header/></s:Envelope>");
+        assert_eq!(
+            parse_response(no_body.as_bytes()),
+            Err(SoapError::NoBody {
+                version: SoapVersion::V12
+            })
+        );
+        // A Body in another namespace is not the SOAP Body.
+        let foreign_body = format!("<s:Envelope xmlns:s=\"{SOAP11_NAMESPACE}\"><Body/></s:Envelope>");
+        assert_eq!(
+            parse_response(foreign_body.as_bytes()),
+            Err(SoapError::NoBody {
+                version: SoapVersion::V11
+            })
+        );
+        assert_eq!(parse_response(b"<a>\xff</a>"), Err(SoapError::NotUtf8 { position: 3 }));
+        let doctype = "<!DOCTYPE x [<!ENTITY a \"b\">]><x>&a;</x>";
+        assert!(matches!(
+            parse_response(doctype.as_bytes()),
+            Err(SoapError::DocumentType { .. })
+        ));
+    }
+
+    #[test]
+    fn refuses_deep_documents() {
+        let inner_levels = MAX_DEPTH - 2; // Envelope and Body take two levels.
+        let open: String = (0..inner_levels).map(|_| "<a>").collect();
+        let close: String = (0..inner_levels).map(|_| "</a>").collect();
+        let at_limit =
+            format!("<s:Envelope xmlns:s=\"{SOAP11_NAMESPACE}\"><s:Body>{open}{close}</s:Body></s:Envelope>");
+        assert!(matches!(parse_response(at_limit.as_bytes()), Ok(SoapResponse::Body(_))));
+
+        let too_deep =
+            format!("<s:Envelope xmlns:s=\"{SOAP11_NAMESPACE}\"><s:Body>{open}<a/>{close}</s:Body></s:Envelope>");
+        assert!(matches!(
+            parse_response(too_deep.as_bytes()),
+            Err(SoapError::TooDeep { limit: MAX_DEPTH, .. })
+        ));
+    }
+
+    #[test]
+    fn refuses_large_documents() {
         let big = vec![b' '; MAX_DOCUMENT_BYTES + 1];
-        assert!(matches!(parse_response(&big), Err(SoapError::TooLarge { .. })));
-        let truncated = "<soap:Envelope xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\"><soap:Body>";
-        let error = parse_response(truncated.as_bytes()).unwrap_err();
-        assert!(error.to_string().starts_with("not XML at byte"), "{error}");
+        assert_eq!(
+            parse_response(&big),
+            Err(SoapError::TooLarge {
+                size: MAX_DOCUMENT_BYTES + 1,
+                limit: MAX_DOCUMENT_BYTES
+            })
+        );
+    }
+
+    #[test]
+    fn errors_read_well() {
+        let error = SoapError::NoBody {
+            version: SoapVersion::V11,
+        };
+        assert_eq!(error.to_string(), "SOAP 1.1 Envelope has no Body");
+        let error: Box<dyn std::error::Error> = Box::new(SoapError::TooDeep {
+            limit: 64,
+            position: 10,
+        });
+        assert!(error.to_string().contains("64"));
     }
 }
