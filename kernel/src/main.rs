@@ -279,14 +279,7 @@ fn check_schemas(dir: &Path) -> Result<ExitCode> {
 fn explain_route(line: &str, order: &Path, config: Option<&Path>, schemas_dir: &Path) -> Result<ExitCode> {
     let config = HubConfig::load(config)?;
     let router = config.router()?;
-    let registry = load_schemas(schemas_dir)?;
-    let schema: Arc<LineSchema> = registry
-        .latest(line)
-        .with_context(|| format!("unknown business line '{line}' in {}", schemas_dir.display()))?;
-    let text = std::fs::read_to_string(order).with_context(|| format!("cannot read {}", order.display()))?;
-    let value: serde_json::Value =
-        serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", order.display()))?;
-    let verdict = validate::check(&schema, value);
+    let verdict = check_order_file(line, order, schemas_dir)?;
     if verdict.outcome != Outcome::Valid {
         println!(
             "note: the order is {:?}; routing looks at its normalized form anyway",
@@ -302,7 +295,9 @@ fn explain_route(line: &str, order: &Path, config: Option<&Path>, schemas_dir: &
     })
 }
 
-fn validate_file(line: &str, order: &Path, schemas_dir: &Path) -> Result<ExitCode> {
+/// Reads an order file and normalizes + validates it against its line's
+/// latest schema (shared by `validate` and `routes explain`).
+fn check_order_file(line: &str, order: &Path, schemas_dir: &Path) -> Result<validate::Verdict> {
     let registry = load_schemas(schemas_dir)?;
     let schema: Arc<LineSchema> = registry
         .latest(line)
@@ -310,7 +305,11 @@ fn validate_file(line: &str, order: &Path, schemas_dir: &Path) -> Result<ExitCod
     let text = std::fs::read_to_string(order).with_context(|| format!("cannot read {}", order.display()))?;
     let value: serde_json::Value =
         serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", order.display()))?;
-    let verdict = validate::check(&schema, value);
+    Ok(validate::check(&schema, value))
+}
+
+fn validate_file(line: &str, order: &Path, schemas_dir: &Path) -> Result<ExitCode> {
+    let verdict = check_order_file(line, order, schemas_dir)?;
     println!(
         "{}",
         serde_json::to_string_pretty(&verdict).context("cannot print the verdict")?

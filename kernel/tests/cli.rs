@@ -2,21 +2,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is a panic
 
+mod support;
+
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::sync::mpsc;
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn hub(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hub"))
-        .args(args)
-        .current_dir(repo())
-        .output()
-        .unwrap()
-}
+use std::process::{Command, Stdio};
+use std::time::Duration;
+use support::{hub, repo};
 
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("order-hub-cli-{name}-{}", std::process::id()));
@@ -143,18 +137,26 @@ fn serve_accepts_an_order_and_stops_gracefully_on_sigterm() {
             "schemas",
         ])
         .current_dir(repo())
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    // Readiness is an event the hub reports through /readyz; poll it, bounded.
-    let started = Instant::now();
-    let ready = |p| http(p, "GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-    while !ready(port).is_some_and(|r| r.starts_with("HTTP/1.1 200")) {
-        assert!(started.elapsed() < Duration::from_secs(30), "hub did not become ready");
-        assert!(child.try_wait().unwrap().is_none(), "hub exited early");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    // The hub logs "order hub ready" once it listens: wait for that line
+    // (the reader keeps draining the log so the hub never blocks on it).
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let log = BufReader::new(child.stdout.take().unwrap());
+    std::thread::spawn(move || {
+        for line in log.lines().map_while(Result::ok) {
+            if line.contains("order hub ready") {
+                let _ = ready_tx.send(());
+            }
+        }
+    });
+    ready_rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("hub did not log that it is ready within 30 s");
+    let ready = http(port, "GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    assert!(ready.starts_with("HTTP/1.1 200"), "{ready}");
     let body = std::fs::read_to_string(repo().join("examples/orders/complaint/messy-delay.input.json")).unwrap();
     let request = format!(
         "POST /v1/orders/complaint HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer demo-customer-acme\r\n\
@@ -169,14 +171,14 @@ fn serve_accepts_an_order_and_stops_gracefully_on_sigterm() {
         .status()
         .unwrap();
     assert!(kill.success());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "hub did not stop within 10 s of SIGTERM");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let (exit_tx, exit_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = exit_tx.send(child.wait());
+    });
+    let status = exit_rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("hub did not stop within 10 s of SIGTERM")
+        .unwrap();
     assert_eq!(status.code(), Some(0));
     assert!(Path::new(&dir.join("hub.db")).exists());
 }

@@ -2,24 +2,9 @@
 //! real binary on the reference plugin and its recorded cases.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod support;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn hub(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hub"))
-        .args(args)
-        .current_dir(repo())
-        .output()
-        .unwrap()
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
+use support::{hub, repo, stdout};
 
 #[test]
 fn check_describes_a_loadable_plugin() {

@@ -14,6 +14,7 @@ use serde::Serialize;
 use wasmtime::{Store, UpdateDeadline};
 
 use super::bindings::Plugin;
+use super::bindings::exports::hub::plugin::handler::{Failure as WitFailure, Feedback as WitFeedback};
 use super::engine::{LoadedPlugin, SandboxEngine};
 use super::grants::{Capability, MissingGrants, effective_grants};
 use super::limits::LimitHit;
@@ -118,11 +119,7 @@ impl PluginCall {
                 Box::pin(async move { plugin.hub_plugin_handler().call_submit(store, &wit_order).await })
             })
             .await?;
-        let outcome = result
-            .map(Outcome::from)
-            .map_err(|failure| CallError::Failed(failure.into()))?;
-        self.check_output(&outcome)?;
-        Ok(outcome)
+        self.answer(result.map(Outcome::from))
     }
 
     pub async fn on_inbound(&self, message: &Inbound) -> Result<Vec<Feedback>, CallError> {
@@ -133,11 +130,7 @@ impl PluginCall {
                 Box::pin(async move { plugin.hub_plugin_handler().call_on_inbound(store, &wit_message).await })
             })
             .await?;
-        let feedback: Vec<Feedback> = result
-            .map(|list| list.into_iter().map(Feedback::from).collect())
-            .map_err(|failure| CallError::Failed(failure.into()))?;
-        self.check_output(&feedback)?;
-        Ok(feedback)
+        self.answer(result.map(feedback_list))
     }
 
     pub async fn poll(&self, waiting: &[Waiting]) -> Result<Vec<Feedback>, CallError> {
@@ -147,11 +140,15 @@ impl PluginCall {
                 Box::pin(async move { plugin.hub_plugin_handler().call_poll(store, &wit_waiting).await })
             })
             .await?;
-        let feedback: Vec<Feedback> = result
-            .map(|list| list.into_iter().map(Feedback::from).collect())
-            .map_err(|failure| CallError::Failed(failure.into()))?;
-        self.check_output(&feedback)?;
-        Ok(feedback)
+        self.answer(result.map(feedback_list))
+    }
+
+    /// The guest's answer as the kernel sees it: its own failure becomes
+    /// [`CallError::Failed`], and a success must fit the output size cap.
+    fn answer<T: Serialize>(&self, result: Result<T, WitFailure>) -> Result<T, CallError> {
+        let value = result.map_err(|failure| CallError::Failed(failure.into()))?;
+        self.check_output(&value)?;
+        Ok(value)
     }
 
     fn check_input(&self, bytes: usize) -> Result<(), CallError> {
@@ -261,4 +258,8 @@ impl PluginCall {
             CallError::Trap { message }
         }
     }
+}
+
+fn feedback_list(list: Vec<WitFeedback>) -> Vec<Feedback> {
+    list.into_iter().map(Feedback::from).collect()
 }
