@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::auth::Principal;
 use crate::problem::Problem;
+use crate::route::{self, Router};
 use crate::schema::SchemaRegistry;
 use crate::store::{Created, IdempotencyClaim, NewOrder, Store, StoreError};
 use crate::timeline::{Actor, EventKind, NewEvent, OrderStatus};
@@ -50,11 +51,22 @@ pub struct Accepted {
 pub struct Intake {
     schemas: Arc<SchemaRegistry>,
     store: Store,
+    router: Option<Arc<Router>>,
 }
 
 impl Intake {
     pub fn new(schemas: Arc<SchemaRegistry>, store: Store) -> Self {
-        Intake { schemas, store }
+        Intake {
+            schemas,
+            store,
+            router: None,
+        }
+    }
+
+    /// Routes valid orders to OPS targets; one no rule matches goes to review.
+    pub fn with_router(mut self, router: Arc<Router>) -> Self {
+        self.router = Some(router);
+        self
     }
 
     /// Dry run: the verdict without storing anything.
@@ -92,7 +104,17 @@ impl Intake {
             .schemas
             .latest(line)
             .ok_or_else(|| IntakeError::UnknownLine(line.to_owned()))?;
-        let verdict = validate::check(&schema, order);
+        let mut verdict = validate::check(&schema, order);
+        let mut target = String::new();
+        if verdict.outcome == Outcome::Valid {
+            match route::assign(self.router.as_deref(), line, &verdict.normalized) {
+                Ok(chosen) => target = chosen,
+                Err(problem) => {
+                    verdict.problems.push(problem);
+                    verdict.outcome = Outcome::NeedsReview;
+                }
+            }
+        }
         let (status, outcome_event) = match verdict.outcome {
             Outcome::Invalid => {
                 // Refused, not stored: log the fact and the codes, never the customer's data.
@@ -106,7 +128,8 @@ impl Intake {
                     EventKind::Queued,
                     Actor::System,
                     "Order accepted and queued for processing",
-                ),
+                )
+                .with_detail(json!({ "target": target })),
             ),
             Outcome::NeedsReview => (
                 OrderStatus::NeedsReview,
@@ -140,6 +163,7 @@ impl Intake {
                     .with_detail(json!({ "schema_version": schema.version, "problems": verdict.problems.len() })),
                 outcome_event,
             ],
+            target,
         };
         match self.store.create_order(&new_order, claim.as_ref()).await? {
             Created::New(order_id) => Ok(Accepted {

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use crate::auth::Principal;
+use crate::route::{self, NO_ROUTE, Router};
 use crate::schema::SchemaRegistry;
 use crate::store::{OrderRecord, ReviewDecision, Store, StoreError};
 use crate::timeline::{Actor, EventKind, NewEvent, OrderStatus};
@@ -53,11 +54,22 @@ fn patch_touches(patch: &Value, pointer: &str) -> bool {
 pub struct Review {
     schemas: Arc<SchemaRegistry>,
     store: Store,
+    router: Option<Arc<Router>>,
 }
 
 impl Review {
     pub fn new(schemas: Arc<SchemaRegistry>, store: Store) -> Self {
-        Review { schemas, store }
+        Review {
+            schemas,
+            store,
+            router: None,
+        }
+    }
+
+    /// Released orders are routed afresh; one no rule takes stays in review.
+    pub fn with_router(mut self, router: Arc<Router>) -> Self {
+        self.router = Some(router);
+        self
     }
 
     pub async fn queue(
@@ -111,6 +123,8 @@ impl Review {
         let untouched: Vec<_> = order
             .problems
             .iter()
+            // routing is decided afresh below
+            .filter(|p| p.code != NO_ROUTE)
             .filter(|p| !corrections.is_some_and(|patch| patch_touches(patch, &p.pointer)))
             .filter(|p| {
                 !verdict
@@ -127,6 +141,14 @@ impl Review {
         if verdict.outcome != Outcome::Valid {
             return Err(ReviewError::StillInvalid(verdict));
         }
+        let target = match route::assign(self.router.as_deref(), &order.line, &verdict.normalized) {
+            Ok(target) => target,
+            Err(problem) => {
+                verdict.problems.push(problem);
+                verdict.outcome = Outcome::NeedsReview;
+                return Err(ReviewError::StillInvalid(verdict));
+            }
+        };
         let decision = ReviewDecision {
             order_id: order.id.clone(),
             expected_revision: order.revision,
@@ -144,8 +166,10 @@ impl Review {
                     EventKind::Queued,
                     Actor::System,
                     "Order accepted and queued for processing",
-                ),
+                )
+                .with_detail(json!({ "target": target })),
             ],
+            target,
         };
         self.store.decide_review(&decision).await?;
         tracing::info!(order_id, reviewer = staff.id, "order released from review");
@@ -176,6 +200,7 @@ impl Review {
             events: vec![
                 NewEvent::new(EventKind::Rejected, staff.actor(), reason.trim()).with_detail(json!({ "note": note })),
             ],
+            target: String::new(),
         };
         self.store.decide_review(&decision).await?;
         tracing::info!(order_id, reviewer = staff.id, "order rejected in review");

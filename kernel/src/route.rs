@@ -87,6 +87,39 @@ impl Decision {
     }
 }
 
+/// Problem code of an order no routing rule sends anywhere.
+pub const NO_ROUTE: &str = "no-route";
+
+impl Decision {
+    /// The review-queue problem for an order no rule matched: staff can
+    /// correct the fields the rules look at and release it.
+    pub fn no_route_problem(&self) -> crate::problem::Problem {
+        crate::problem::Problem {
+            pointer: String::new(),
+            code: NO_ROUTE.to_owned(),
+            message: format!(
+                "no routing rule sends this order to an operations system: {}",
+                self.explain().trim_end().replace('\n', "; ")
+            ),
+            reviewable: true,
+        }
+    }
+}
+
+/// Where a checked order goes: the target, or the problem that sends it to review.
+/// Without routing rules (`router` is `None`) every order is queued with no
+/// target and waits for a hub that has some.
+pub fn assign(router: Option<&Router>, line: &str, order: &Value) -> Result<String, crate::problem::Problem> {
+    let Some(router) = router else {
+        return Ok(String::new());
+    };
+    let decision = router.decide(line, order);
+    match decision.target {
+        Some(target) => Ok(target),
+        None => Err(decision.no_route_problem()),
+    }
+}
+
 /// The checked rule list.
 #[derive(Debug, Clone, Default)]
 pub struct Router {

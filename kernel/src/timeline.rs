@@ -13,8 +13,19 @@ pub enum OrderStatus {
     NeedsReview,
     /// Accepted and waiting in the outbox for dispatch.
     Queued,
-    /// Refused by staff in review (customer-facing reason on the timeline).
+    /// Refused by staff in review or by the OPS (customer-facing reasons on the timeline).
     Rejected,
+    /// Handed to the OPS; its answer is awaited (correlation ledger).
+    Submitted,
+    /// Booked by the OPS (the OPS reference is on the timeline).
+    Accepted,
+    /// The OPS reported progress (a milestone is on the timeline).
+    InProgress,
+    Completed,
+    Cancelled,
+    /// Delivery gave up (retries exhausted or a permanent failure): a dead
+    /// letter an operator can replay.
+    Failed,
 }
 
 impl OrderStatus {
@@ -23,13 +34,29 @@ impl OrderStatus {
             OrderStatus::NeedsReview => "needs-review",
             OrderStatus::Queued => "queued",
             OrderStatus::Rejected => "rejected",
+            OrderStatus::Submitted => "submitted",
+            OrderStatus::Accepted => "accepted",
+            OrderStatus::InProgress => "in-progress",
+            OrderStatus::Completed => "completed",
+            OrderStatus::Cancelled => "cancelled",
+            OrderStatus::Failed => "failed",
         }
     }
 
+    pub const ALL: [OrderStatus; 9] = [
+        OrderStatus::NeedsReview,
+        OrderStatus::Queued,
+        OrderStatus::Rejected,
+        OrderStatus::Submitted,
+        OrderStatus::Accepted,
+        OrderStatus::InProgress,
+        OrderStatus::Completed,
+        OrderStatus::Cancelled,
+        OrderStatus::Failed,
+    ];
+
     pub fn parse(s: &str) -> Option<Self> {
-        [OrderStatus::NeedsReview, OrderStatus::Queued, OrderStatus::Rejected]
-            .into_iter()
-            .find(|st| st.as_str() == s)
+        Self::ALL.into_iter().find(|st| st.as_str() == s)
     }
 }
 
@@ -43,6 +70,20 @@ pub enum EventKind {
     Reviewed,
     Queued,
     Rejected,
+    /// One delivery attempt failed; a retry is scheduled.
+    AttemptFailed,
+    /// Handed to the OPS (with its correlation id when an answer is awaited).
+    Submitted,
+    Accepted,
+    InProgress,
+    Completed,
+    Cancelled,
+    /// Retries exhausted or a permanent failure: parked as a dead letter.
+    Failed,
+    /// An operator sent a dead letter again.
+    Replayed,
+    /// The OPS did not answer within the target's reply deadline.
+    ReplyOverdue,
 }
 
 impl EventKind {
@@ -54,14 +95,39 @@ impl EventKind {
             EventKind::Reviewed => "reviewed",
             EventKind::Queued => "queued",
             EventKind::Rejected => "rejected",
+            EventKind::AttemptFailed => "attempt-failed",
+            EventKind::Submitted => "submitted",
+            EventKind::Accepted => "accepted",
+            EventKind::InProgress => "in-progress",
+            EventKind::Completed => "completed",
+            EventKind::Cancelled => "cancelled",
+            EventKind::Failed => "failed",
+            EventKind::Replayed => "replayed",
+            EventKind::ReplyOverdue => "reply-overdue",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
         use EventKind::*;
-        [Received, Normalized, NeedsReview, Reviewed, Queued, Rejected]
-            .into_iter()
-            .find(|k| k.as_str() == s)
+        [
+            Received,
+            Normalized,
+            NeedsReview,
+            Reviewed,
+            Queued,
+            Rejected,
+            AttemptFailed,
+            Submitted,
+            Accepted,
+            InProgress,
+            Completed,
+            Cancelled,
+            Failed,
+            Replayed,
+            ReplyOverdue,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
     }
 }
 
@@ -75,6 +141,8 @@ pub enum Actor {
     Customer(String),
     /// A staff member, by principal id.
     Staff(String),
+    /// An OPS, by target name (its answers and reports).
+    Target(String),
 }
 
 impl Actor {
@@ -83,6 +151,7 @@ impl Actor {
             Actor::System => ("system", "hub"),
             Actor::Customer(id) => ("customer", id),
             Actor::Staff(id) => ("staff", id),
+            Actor::Target(name) => ("target", name),
         }
     }
 
@@ -90,6 +159,7 @@ impl Actor {
         match kind {
             "customer" => Actor::Customer(id),
             "staff" => Actor::Staff(id),
+            "target" => Actor::Target(id),
             _ => Actor::System,
         }
     }

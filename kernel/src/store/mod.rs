@@ -24,6 +24,14 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 use crate::problem::Problem;
 use crate::timeline::{Actor, EventKind, NewEvent, OrderStatus, TimelineEvent};
 
+mod dispatch;
+mod replies;
+
+pub use dispatch::{
+    AttemptRecord, ClaimRequest, DeadLetter, DeadLetterFilter, JobFinish, LeasedJob, ReplyWait, StoredAttempt,
+};
+pub use replies::{LedgerEntry, ReplyUpdate, UnmatchedReply};
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +86,9 @@ pub struct NewOrder {
     pub problems: Vec<Problem>,
     pub customer_reference: Option<String>,
     pub events: Vec<NewEvent>,
+    /// The OPS target routing chose ('' when the hub has no routes); used
+    /// for the outbox job of a queued order.
+    pub target: String,
 }
 
 /// An idempotency key presented with a submission.
@@ -126,10 +137,23 @@ pub struct ReviewDecision {
     pub normalized: serde_json::Value,
     pub problems: Vec<Problem>,
     pub events: Vec<NewEvent>,
+    /// The OPS target routing chose for the released order.
+    pub target: String,
 }
 
+/// The current time as stored: RFC 3339 UTC with microseconds (sorts as text).
 pub fn now() -> String {
-    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+    format_time(chrono::Utc::now())
+}
+
+/// The stored form of `now + offset`.
+pub fn later(offset: Duration) -> String {
+    let offset = chrono::Duration::from_std(offset).unwrap_or(chrono::Duration::MAX);
+    format_time(chrono::Utc::now().checked_add_signed(offset).unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC))
+}
+
+pub fn format_time(time: chrono::DateTime<chrono::Utc>) -> String {
+    time.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }
 
 const ORDER_COLUMNS: &str = "id, tenant, line, schema_version, status, submission, normalized, problems, \
@@ -228,7 +252,7 @@ impl Store {
         }
         append_events(&mut tx, &order.id, &order.events, &at).await?;
         if order.status == OrderStatus::Queued {
-            enqueue_dispatch(&mut tx, &order.id, &at).await?;
+            enqueue_dispatch(&mut tx, &order.id, &order.line, &order.target, &at).await?;
         }
         tx.commit().await?;
         Ok(Created::New(order.id.clone()))
@@ -314,7 +338,12 @@ impl Store {
         }
         append_events(&mut tx, &decision.order_id, &decision.events, &at).await?;
         if decision.status == OrderStatus::Queued {
-            enqueue_dispatch(&mut tx, &decision.order_id, &at).await?;
+            let line: String = sqlx::query("SELECT line FROM orders WHERE id = $1")
+                .bind(&decision.order_id)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get("line")?;
+            enqueue_dispatch(&mut tx, &decision.order_id, &line, &decision.target, &at).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -354,7 +383,7 @@ async fn insert_order_row(
     Ok(())
 }
 
-async fn append_events(
+pub(crate) async fn append_events(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     order_id: &str,
     events: &[NewEvent],
@@ -390,14 +419,19 @@ async fn append_events(
 async fn enqueue_dispatch(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     order_id: &str,
+    line: &str,
+    target: &str,
     at: &str,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO dispatch_jobs (id, order_id, state, attempts, available_at, created_at) VALUES ($1, $2, 'pending', 0, $3, $3)",
+        "INSERT INTO dispatch_jobs (id, order_id, state, attempts, available_at, created_at, target, line, updated_at) \
+         VALUES ($1, $2, 'pending', 0, $3, $3, $4, $5, $3)",
     )
     .bind(uuid::Uuid::now_v7().to_string())
     .bind(order_id)
     .bind(at)
+    .bind(target)
+    .bind(line)
     .execute(&mut **tx)
     .await?;
     Ok(())
