@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::auth::{PrincipalConfig, Role};
+use crate::dispatch::{BreakerPolicy, RetryPolicy};
 use crate::route::{RouteRule, Router};
 use crate::sandbox::{CallLimits, Capability};
 use crate::secret::SecretRef;
@@ -67,6 +68,46 @@ pub struct HubConfig {
     /// Routing rules, read top to bottom; see [`crate::route`].
     #[serde(default)]
     pub routes: Vec<RouteRule>,
+    /// The dispatcher of this node: workers, leases, shutdown.
+    #[serde(default)]
+    pub dispatch: DispatchConfig,
+}
+
+/// `[dispatch]`: how this node takes jobs from the outbox.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DispatchConfig {
+    /// `false` makes this node an API-only node (it queues, others dispatch).
+    pub enabled: bool,
+    /// Jobs in flight at once on this node, all targets together.
+    pub workers: u32,
+    /// How long a taken job stays this node's without renewal; a crashed
+    /// node's jobs are taken again after this. Renewed every third of it.
+    pub lease_ms: u64,
+    /// How often an idle dispatcher looks for due jobs.
+    pub idle_poll_ms: u64,
+    /// On shutdown, how long in-flight jobs may finish before they are
+    /// given back to the outbox.
+    pub shutdown_grace_ms: u64,
+    /// How long the poller lease (OPS polling, reply deadlines) lasts
+    /// without renewal; another node takes over after it.
+    pub poller_lease_ms: u64,
+    /// This node's name in leases and attempt records (default: host name + random suffix).
+    pub node_id: Option<String>,
+}
+
+impl Default for DispatchConfig {
+    fn default() -> Self {
+        DispatchConfig {
+            enabled: true,
+            workers: 32,
+            lease_ms: 15_000,
+            idle_poll_ms: 100,
+            shutdown_grace_ms: 10_000,
+            poller_lease_ms: 10_000,
+            node_id: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -113,6 +154,28 @@ pub struct TargetConfig {
     pub http: Option<HttpTargetConfig>,
     #[serde(default)]
     pub limits: CallLimits,
+    /// Jobs of this target in flight at once on one node.
+    #[serde(default = "default_target_concurrency")]
+    pub concurrency: u32,
+    #[serde(default)]
+    pub retry: RetryPolicy,
+    #[serde(default)]
+    pub breaker: BreakerPolicy,
+    /// The OPS should answer a `pending` submission within this; a miss is
+    /// a timeline event and an entry in `GET /v1/replies/overdue`.
+    #[serde(default)]
+    pub reply_within_ms: Option<u64>,
+    /// Ask the plugin's `poll` about waiting orders this often (on one node).
+    #[serde(default)]
+    pub poll_interval_ms: Option<u64>,
+    /// The bearer token the OPS presents on `POST /v1/callbacks/{target}`;
+    /// without it the target takes no callbacks.
+    #[serde(default)]
+    pub callback_token: Option<SecretRef>,
+}
+
+fn default_target_concurrency() -> u32 {
+    8
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -209,9 +272,23 @@ impl HubConfig {
                 problems.push(format!("principals[{i}] ('{}'): {e}", p.id));
             }
         }
+        if self.dispatch.workers == 0 || self.dispatch.lease_ms < 300 || self.dispatch.poller_lease_ms < 300 {
+            problems.push("[dispatch]: workers must be ≥ 1 and lease_ms, poller_lease_ms ≥ 300".to_owned());
+        }
         for (name, target) in &self.targets {
             for problem in target.limits.problems(self.plugins.max_memory_mib) {
                 problems.push(format!("[targets.{name}.limits]: {problem}"));
+            }
+            if let Err(problem) = target.retry.check() {
+                problems.push(format!("[targets.{name}]: {problem}"));
+            }
+            if target.concurrency == 0 || target.breaker.failure_threshold == 0 {
+                problems.push(format!(
+                    "[targets.{name}]: concurrency and breaker.failure_threshold must be at least 1"
+                ));
+            }
+            if target.poll_interval_ms.is_some_and(|ms| ms < 100) {
+                problems.push(format!("[targets.{name}]: poll_interval_ms must be at least 100"));
             }
             if let Some(http) = &target.http
                 && (!matches!(http.base_url.scheme(), "http" | "https") || !http.base_url.path().ends_with('/'))

@@ -17,6 +17,7 @@
 //! - [`timeline`]: the event vocabulary and actors of the audit trail.
 //! - [`store`]: sqlx persistence on SQLite (default) or PostgreSQL.
 //! - [`auth`]: API keys → principals and roles.
+//! - [`dispatch`]: outbox jobs → plugin calls: leases, retries, breakers, dead letters.
 //! - [`route`]: routing rules → the OPS target of a normalized order, with reasons.
 //! - [`sandbox`]: runs OPS plugins (WebAssembly components) under limits.
 //! - [`transports`]: HTTP, AMQP, files — what plugins borrow to reach an OPS.
@@ -29,6 +30,7 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod dispatch;
 pub mod intake;
 pub mod normalize;
 pub mod plugin_test;

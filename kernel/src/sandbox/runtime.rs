@@ -57,6 +57,42 @@ impl CallError {
             _ => false,
         }
     }
+
+    /// A stable name for the attempt history and dead-letter filters: the
+    /// transport error's kind when the plugin named one, otherwise what
+    /// went wrong in the sandbox.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CallError::Failed(failure) => match &failure.cause {
+                Some(cause) => cause.kind(),
+                None if failure.retryable => "plugin-retryable",
+                None => "plugin-permanent",
+            },
+            CallError::CpuBudget { .. } => "cpu-budget",
+            CallError::MemoryLimit { .. } => "memory-limit",
+            CallError::Deadline { .. } => "deadline",
+            CallError::HostCallBudget { .. } => "host-call-budget",
+            CallError::OutputTooLarge { .. } => "output-too-large",
+            CallError::InputTooLarge { .. } => "input-too-large",
+            CallError::Trap { .. } => "trap",
+            CallError::Instantiate { .. } => "instantiate",
+        }
+    }
+
+    /// How long the OPS asked us to wait before trying again, if it said.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        let CallError::Failed(failure) = self else {
+            return None;
+        };
+        let from_cause = match &failure.cause {
+            Some(crate::transports::TransportError::Unavailable { retry_after_ms, .. }) => *retry_after_ms,
+            _ => None,
+        };
+        failure
+            .retry_after_ms
+            .or(from_cause)
+            .map(std::time::Duration::from_millis)
+    }
 }
 
 /// A plugin bound to a target: the unit the dispatcher calls.

@@ -42,6 +42,22 @@ pub enum TransportError {
     Denied(String),
 }
 
+impl TransportError {
+    /// The stable name of the error's kind (as in the WIT and the attempt history).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            TransportError::Timeout(_) => "timeout",
+            TransportError::Refused(_) => "refused",
+            TransportError::Unauthorized(_) => "unauthorized",
+            TransportError::NotFound(_) => "not-found",
+            TransportError::Unavailable { .. } => "unavailable",
+            TransportError::ProtocolError(_) => "protocol-error",
+            TransportError::TooLarge(_) => "too-large",
+            TransportError::Denied(_) => "denied",
+        }
+    }
+}
+
 /// HTTP methods a plugin may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
