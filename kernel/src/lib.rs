@@ -18,6 +18,8 @@
 //! - [`store`]: sqlx persistence on SQLite (default) or PostgreSQL.
 //! - [`auth`]: API keys → principals and roles.
 //! - [`dispatch`]: outbox jobs → plugin calls: leases, retries, breakers, dead letters.
+//! - [`replies`]: answers after submit: callbacks, polling, correlation, reply deadlines.
+//! - [`dlq`]: dead letters: list, inspect, replay (API and CLI).
 //! - [`route`]: routing rules → the OPS target of a normalized order, with reasons.
 //! - [`sandbox`]: runs OPS plugins (WebAssembly components) under limits.
 //! - [`transports`]: HTTP, AMQP, files — what plugins borrow to reach an OPS.
@@ -31,11 +33,13 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod dispatch;
+pub mod dlq;
 pub mod intake;
 pub mod normalize;
 pub mod plugin_test;
 pub mod plugins;
 pub mod problem;
+pub mod replies;
 pub mod review;
 pub mod route;
 pub mod sandbox;

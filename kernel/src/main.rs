@@ -7,9 +7,14 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
+mod cli;
+
 use hub_kernel::api::{self, AppState};
 use hub_kernel::auth::Authenticator;
 use hub_kernel::config::HubConfig;
+use hub_kernel::dispatch::{self, Dispatcher};
+use hub_kernel::replies::Replies;
+use tokio_util::sync::CancellationToken;
 use hub_kernel::plugin_test;
 use hub_kernel::plugins::PluginHost;
 use hub_kernel::sandbox::{
@@ -71,6 +76,8 @@ enum Command {
         #[command(subcommand)]
         command: PluginCommand,
     },
+    /// Dead letters: list, inspect and replay jobs whose delivery gave up.
+    Dlq(cli::dlq::DlqArgs),
 }
 
 #[derive(Subcommand)]
@@ -144,6 +151,7 @@ fn main() -> ExitCode {
         Command::Plugin {
             command: PluginCommand::Test { plugin, cases },
         } => test_plugin(&plugin, &cases),
+        Command::Dlq(args) => cli::dlq::run(args),
     };
     result.unwrap_or_else(|e| {
         eprintln!("error: {e:#}");
@@ -363,16 +371,42 @@ fn serve(
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let node = dispatch::node_name(config.dispatch.node_id.as_deref());
+        let dispatcher = Dispatcher::new(store.clone(), plugins.clone(), &config, node.clone());
+        let replies = Arc::new(Replies::new(store.clone(), plugins.clone(), &config, node.clone()));
+        let mut state = AppState::new(schemas.clone(), store.clone(), auth, config.max_body_bytes)
+            .with_plugins(plugins)
+            .with_dispatch(dispatcher.clone(), replies.clone());
+        if !config.routes.is_empty() {
+            state = state.with_routes(Arc::new(config.router()?));
+        }
+        let shutdown = CancellationToken::new();
+        let mut background = tokio::task::JoinSet::new();
+        if config.dispatch.enabled {
+            let token = shutdown.clone();
+            background.spawn(async move { dispatcher.run(token).await });
+            let token = shutdown.clone();
+            background.spawn(async move { replies.run_pollers(token).await });
+        }
         tracing::info!(
             listen = %config.listen,
             store = %redact_url(&config.database_url),
             lines = schemas.lines().count(),
+            node,
+            dispatching = config.dispatch.enabled,
             "order hub ready"
         );
-        let state = AppState::new(schemas, store.clone(), auth, config.max_body_bytes).with_plugins(plugins);
-        api::serve(listener, state, shutdown_signal())
-            .await
-            .context("HTTP server failed")?;
+        let stop = shutdown.clone();
+        let served = api::serve(listener, state, async move {
+            shutdown_signal().await;
+            stop.cancel();
+        })
+        .await
+        .context("HTTP server failed");
+        // The dispatcher drains (finishes or gives back its jobs) before the store closes.
+        shutdown.cancel();
+        while background.join_next().await.is_some() {}
+        served?;
         store.close().await;
         tracing::info!("order hub stopped");
         Ok(())

@@ -15,6 +15,7 @@ use serde::Serialize;
 use crate::config::{HttpAuthConfig, HubConfig, TargetConfig};
 use crate::sandbox::grants::effective_grants;
 use crate::sandbox::registry::InstalledPlugin;
+use crate::secret::{Secret, SecretRef};
 use crate::sandbox::{BoundTarget, EngineSettings, PluginCall, PluginRegistry, SandboxEngine};
 use crate::transports::TargetTransports;
 use crate::transports::http::{HttpAuth, ReqwestHttp};
@@ -38,6 +39,8 @@ pub struct RescanReport {
 struct Target {
     config: TargetConfig,
     bound: Arc<BoundTarget>,
+    /// What the OPS presents on `POST /v1/callbacks/{target}`.
+    callback_token: Option<Secret>,
 }
 
 /// A target as `GET /v1/plugins` shows it (no endpoints' secrets, ever).
@@ -83,6 +86,13 @@ impl PluginHost {
         let mut problems = Vec::new();
         let mut targets = BTreeMap::new();
         for (name, target) in &config.targets {
+            let callback_token = match target.callback_token.as_ref().map(SecretRef::resolve).transpose() {
+                Ok(token) => token,
+                Err(error) => {
+                    problems.push(format!("[targets.{name}] callback_token: {error}"));
+                    None
+                }
+            };
             match bind(&registry, name, target) {
                 Ok(bound) => {
                     targets.insert(
@@ -90,6 +100,7 @@ impl PluginHost {
                         Target {
                             config: target.clone(),
                             bound: Arc::new(bound),
+                            callback_token,
                         },
                     );
                 }
@@ -151,6 +162,12 @@ impl PluginHost {
             None => self.registry.active(&entry.config.plugin)?,
         };
         PluginCall::bind(self.registry.engine().clone(), plugin, entry.bound.clone()).ok()
+    }
+
+    /// The token an OPS must present to post callbacks for `target`
+    /// (`None`: unknown target or callbacks not enabled).
+    pub fn callback_token(&self, target: &str) -> Option<&Secret> {
+        self.targets.get(target)?.callback_token.as_ref()
     }
 
     pub fn plugins(&self) -> Vec<InstalledPlugin> {

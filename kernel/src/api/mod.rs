@@ -16,8 +16,14 @@
 //! | POST | `/v1/review/{id}/reject` | reviewer, operator, admin |
 //! | GET | `/v1/plugins` | operator, admin |
 //! | POST | `/v1/plugins/rescan`, `/v1/plugins/{name}/activate`, `/v1/plugins/{name}/rollback` | operator, admin |
+//! | GET | `/v1/targets` | operator, admin |
+//! | GET | `/v1/dead-letters`, `/v1/dead-letters/{job_id}` | operator, admin |
+//! | POST | `/v1/dead-letters/{job_id}/replay`, `/v1/dead-letters/replay` | operator, admin |
+//! | GET | `/v1/replies/unmatched`, `/v1/replies/overdue` | operator, admin |
+//! | POST | `/v1/callbacks/{target}` | the OPS, with the target's callback token |
 //! | GET | `/healthz`, `/readyz` | anyone |
 
+mod dispatch;
 mod extract;
 mod lines;
 mod orders;
@@ -35,9 +41,12 @@ use axum::routing::{get, post};
 use tower_http::trace::TraceLayer;
 
 use crate::auth::Authenticator;
+use crate::dispatch::Dispatcher;
 use crate::intake::Intake;
 use crate::plugins::PluginHost;
+use crate::replies::Replies;
 use crate::review::Review;
+use crate::route::Router as RouteTable;
 use crate::schema::SchemaRegistry;
 use crate::store::Store;
 use problem::ApiProblem;
@@ -53,6 +62,10 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// Installed plugins and bound targets; `None` in a hub without them.
     pub plugins: Option<Arc<PluginHost>>,
+    /// This node's dispatcher (for `/v1/targets`); `None` when not dispatching.
+    pub dispatcher: Option<Dispatcher>,
+    /// Reply handling (callbacks); `None` in a hub without plugins.
+    pub replies: Option<Arc<Replies>>,
 }
 
 impl AppState {
@@ -65,11 +78,26 @@ impl AppState {
             auth: Arc::new(auth),
             max_body_bytes,
             plugins: None,
+            dispatcher: None,
+            replies: None,
         }
     }
 
     pub fn with_plugins(mut self, plugins: Arc<PluginHost>) -> Self {
         self.plugins = Some(plugins);
+        self
+    }
+
+    /// Accepted and released orders are routed with `routes`.
+    pub fn with_routes(mut self, routes: Arc<RouteTable>) -> Self {
+        self.intake = self.intake.with_router(routes.clone());
+        self.review = self.review.with_router(routes);
+        self
+    }
+
+    pub fn with_dispatch(mut self, dispatcher: Dispatcher, replies: Arc<Replies>) -> Self {
+        self.dispatcher = Some(dispatcher);
+        self.replies = Some(replies);
         self
     }
 }
@@ -88,6 +116,14 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/plugins/rescan", post(plugins::rescan))
         .route("/v1/plugins/{name}/activate", post(plugins::activate))
         .route("/v1/plugins/{name}/rollback", post(plugins::rollback))
+        .route("/v1/targets", get(dispatch::targets))
+        .route("/v1/dead-letters", get(dispatch::list_dead_letters))
+        .route("/v1/dead-letters/replay", post(dispatch::replay_dead_letters))
+        .route("/v1/dead-letters/{job_id}", get(dispatch::show_dead_letter))
+        .route("/v1/dead-letters/{job_id}/replay", post(dispatch::replay_dead_letter))
+        .route("/v1/replies/unmatched", get(dispatch::unmatched_replies))
+        .route("/v1/replies/overdue", get(dispatch::overdue_replies))
+        .route("/v1/callbacks/{target}", post(dispatch::callback))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .fallback(|| async { ApiProblem::not_found("no such endpoint; see /v1/business-lines and the README") })

@@ -1,0 +1,364 @@
+//! Answers that arrive after `submit` returned: reply correlation, OPS
+//! polling and reply deadlines.
+//!
+//! An order whose plugin answered `pending(correlation-id)` waits in the
+//! correlation ledger (see [`crate::store`]). Its answer comes back one of
+//! three ways — a callback (`POST /v1/callbacks/{target}`), a message the
+//! transport received (AMQP reply queue, response file; issue 5 wires
+//! those), or the plugin's `poll` — and always through the plugin's
+//! `on-inbound`/`poll`, which turns the OPS's words into normalized
+//! [`Feedback`]. Here that feedback is matched to its order (by correlation
+//! id, else order id, else OPS reference) and applied.
+//!
+//! **Invariants**
+//! - An answer that matches no order, or that the plugin cannot read, is
+//!   kept (`GET /v1/replies/unmatched`), never dropped.
+//! - Polling and the reply-deadline sweep run on exactly one node at a
+//!   time: the holder of the `pollers` node lease. The lease is renewed
+//!   every third of its length; when its holder dies another node takes it
+//!   after it expires (its token changes, fencing the old holder off).
+//! - A poll that sees the same status again adds nothing to the timeline.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use serde::Serialize;
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::HubConfig;
+use crate::plugins::PluginHost;
+use crate::sandbox::{Feedback, FeedbackStatus, Inbound, InboundSource, Waiting};
+use crate::store::{LedgerEntry, ReplyUpdate, Store, StoreError, UnmatchedReply, now};
+use crate::timeline::{Actor, EventKind, NewEvent, OrderStatus};
+
+/// The node lease that makes pollers run on one node.
+pub const POLLER_LEASE: &str = "pollers";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReplyError {
+    #[error("no target `{0}` is configured")]
+    UnknownTarget(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What became of one inbound message.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct InboundReport {
+    /// Feedback applied to an order.
+    pub applied: u32,
+    /// Feedback identical to what the order already had.
+    pub duplicates: u32,
+    /// Kept in the unmatched list (no order, or unreadable).
+    pub unmatched: u32,
+}
+
+/// Counters since start, for operators (issue 7 exports them).
+#[derive(Debug, Default)]
+pub struct ReplyCounters {
+    pub applied: AtomicU64,
+    pub unmatched: AtomicU64,
+    pub overdue: AtomicU64,
+    pub polls: AtomicU64,
+}
+
+/// Reply handling of one node.
+pub struct Replies {
+    store: Store,
+    plugins: Arc<PluginHost>,
+    node: String,
+    lease: Duration,
+    poll_intervals: BTreeMap<String, Duration>,
+    pub counters: ReplyCounters,
+}
+
+impl std::fmt::Debug for Replies {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Replies").field("node", &self.node).finish_non_exhaustive()
+    }
+}
+
+impl Replies {
+    pub fn new(store: Store, plugins: Arc<PluginHost>, config: &HubConfig, node: String) -> Self {
+        Replies {
+            store,
+            plugins,
+            node,
+            lease: Duration::from_millis(config.dispatch.poller_lease_ms),
+            poll_intervals: config
+                .targets
+                .iter()
+                .filter_map(|(name, target)| target.poll_interval_ms.map(|ms| (name.clone(), Duration::from_millis(ms))))
+                .collect(),
+            counters: ReplyCounters::default(),
+        }
+    }
+
+    /// Hands an inbound message to the target's plugin and applies what it says.
+    pub async fn inbound(&self, target: &str, message: Inbound) -> Result<InboundReport, ReplyError> {
+        let call = self
+            .plugins
+            .call_for(target)
+            .ok_or_else(|| ReplyError::UnknownTarget(target.to_owned()))?;
+        let mut report = InboundReport::default();
+        match call.on_inbound(&message).await {
+            Err(error) => {
+                self.keep(target, &message, None, format!("the plugin could not read it: {error}"))
+                    .await?;
+                report.unmatched += 1;
+            }
+            Ok(feedback) if feedback.is_empty() => {
+                self.keep(target, &message, None, "the plugin found no feedback in it".to_owned())
+                    .await?;
+                report.unmatched += 1;
+            }
+            Ok(feedback) => {
+                for item in feedback {
+                    self.apply(target, item, &message, &mut report).await?;
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Matches one piece of feedback to its order and applies it.
+    async fn apply(
+        &self,
+        target: &str,
+        feedback: Feedback,
+        raw: &Inbound,
+        report: &mut InboundReport,
+    ) -> Result<(), StoreError> {
+        let correlation = feedback.correlation_id.as_deref().or(raw.correlation_id.as_deref());
+        let mut entry = match correlation {
+            Some(id) => self.store.ledger_entry(target, id).await?,
+            None => None,
+        };
+        if entry.is_none() && (feedback.order_id.is_some() || feedback.ops_ref.is_some()) {
+            entry = self
+                .store
+                .ledger_entry_by(target, feedback.order_id.as_deref(), feedback.ops_ref.as_deref())
+                .await?;
+        }
+        let Some(entry) = entry else {
+            let reason = match correlation {
+                Some(id) => format!("no order at target `{target}` waits for correlation id `{id}`"),
+                None => format!("the answer names no correlation id, order or OPS reference known at `{target}`"),
+            };
+            self.keep(target, raw, Some(&feedback), reason).await?;
+            report.unmatched += 1;
+            return Ok(());
+        };
+        let (status, kind, ledger_state) = effect(feedback.status);
+        let report_key = format!(
+            "{}:{}",
+            kind.as_str(),
+            feedback.code.as_deref().unwrap_or_default()
+        );
+        let mut message = feedback.message.clone();
+        if !feedback.reasons.is_empty() {
+            let reasons: Vec<String> = feedback
+                .reasons
+                .iter()
+                .map(|r| match &r.field {
+                    Some(field) => format!("{field}: {}", r.message),
+                    None => r.message.clone(),
+                })
+                .collect();
+            message = format!("{message} ({})", reasons.join("; "));
+        }
+        let events = [NewEvent::new(kind, Actor::Target(target.to_owned()), message).with_detail(json!({
+            "source": raw.source,
+            "correlation_id": entry.correlation_id,
+            "ops_ref": feedback.ops_ref,
+            "code": feedback.code,
+            "occurred_at": feedback.occurred_at,
+            "reasons": feedback.reasons,
+            "overdue": entry.overdue_at.is_some(),
+        }))];
+        let applied = self
+            .store
+            .apply_reply(
+                &entry,
+                &ReplyUpdate {
+                    report_key: &report_key,
+                    status,
+                    ledger_state,
+                    ops_ref: feedback.ops_ref.as_deref(),
+                    events: &events,
+                },
+            )
+            .await?;
+        if applied {
+            self.counters.applied.fetch_add(1, Ordering::Relaxed);
+            report.applied += 1;
+            tracing::info!(order_id = %entry.order_id, target, status = kind.as_str(), "reply applied");
+        } else {
+            report.duplicates += 1;
+        }
+        Ok(())
+    }
+
+    async fn keep(
+        &self,
+        target: &str,
+        raw: &Inbound,
+        feedback: Option<&Feedback>,
+        reason: String,
+    ) -> Result<(), StoreError> {
+        tracing::warn!(target, source = ?raw.source, reason, "reply kept as unmatched");
+        self.counters.unmatched.fetch_add(1, Ordering::Relaxed);
+        self.store
+            .keep_unmatched(&UnmatchedReply {
+                id: uuid::Uuid::now_v7().to_string(),
+                target: target.to_owned(),
+                source: source_name(raw.source).to_owned(),
+                correlation_id: feedback
+                    .and_then(|f| f.correlation_id.clone())
+                    .or_else(|| raw.correlation_id.clone()),
+                received_at: now(),
+                reason,
+                feedback: feedback.and_then(|f| serde_json::to_value(f).ok()),
+                body: base64::engine::general_purpose::STANDARD.encode(&raw.body),
+                content_type: raw.content_type.clone(),
+            })
+            .await
+    }
+
+    /// Marks every reply whose deadline passed since the last sweep.
+    pub async fn sweep_overdue(&self) -> Result<u32, StoreError> {
+        let mut marked = 0;
+        for entry in self.store.newly_overdue(500).await? {
+            let events = [NewEvent::new(
+                EventKind::ReplyOverdue,
+                Actor::System,
+                "The operations system has not confirmed the order yet; our staff are following up",
+            )
+            .with_detail(json!({
+                "target": entry.target,
+                "correlation_id": entry.correlation_id,
+                "reply_due": entry.reply_due,
+            }))];
+            if self.store.mark_overdue(&entry, &events).await? {
+                marked += 1;
+                self.counters.overdue.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(order_id = %entry.order_id, target = %entry.target, due = %entry.reply_due, "reply deadline missed");
+            }
+        }
+        Ok(marked)
+    }
+
+    /// Asks `target`'s plugin about its orders still waiting for news.
+    pub async fn poll_target(&self, target: &str) -> Result<InboundReport, ReplyError> {
+        let call = self
+            .plugins
+            .call_for(target)
+            .ok_or_else(|| ReplyError::UnknownTarget(target.to_owned()))?;
+        let open: Vec<LedgerEntry> = self.store.open_replies(target, 100).await?;
+        let mut report = InboundReport::default();
+        if open.is_empty() {
+            return Ok(report);
+        }
+        self.counters.polls.fetch_add(1, Ordering::Relaxed);
+        let waiting: Vec<Waiting> = open
+            .iter()
+            .map(|entry| Waiting {
+                order_id: entry.order_id.clone(),
+                correlation_id: entry.correlation_id.clone(),
+                ops_ref: entry.ops_ref.clone(),
+                submitted_at: entry.submitted_at.clone(),
+            })
+            .collect();
+        match call.poll(&waiting).await {
+            Ok(feedback) => {
+                for item in feedback {
+                    let raw = Inbound {
+                        source: InboundSource::Poll,
+                        correlation_id: item.correlation_id.clone(),
+                        name: None,
+                        content_type: Some("application/json".into()),
+                        headers: Vec::new(),
+                        body: serde_json::to_vec(&item).unwrap_or_default(),
+                    };
+                    self.apply(target, item, &raw, &mut report).await?;
+                }
+            }
+            // A failed poll is retried at the next interval; nothing is lost.
+            Err(error) => tracing::warn!(target, %error, "polling the OPS failed"),
+        }
+        Ok(report)
+    }
+
+    /// Holds the poller lease when it can and, while holding it, polls the
+    /// targets that ask for it and sweeps reply deadlines. Gives the lease
+    /// up on shutdown.
+    pub async fn run_pollers(&self, shutdown: CancellationToken) {
+        let tick = (self.lease / 3)
+            .min(self.poll_intervals.values().min().copied().unwrap_or(Duration::MAX))
+            .max(Duration::from_millis(100));
+        let mut held: Option<i64> = None;
+        let mut last_poll: BTreeMap<&str, Instant> = BTreeMap::new();
+        loop {
+            match self.store.acquire_node_lease(POLLER_LEASE, &self.node, self.lease).await {
+                Ok(Some(token)) => {
+                    if held != Some(token) {
+                        tracing::info!(node = %self.node, token, "this node now runs the pollers");
+                    }
+                    held = Some(token);
+                    if let Err(error) = self.sweep_overdue().await {
+                        tracing::warn!(%error, "reply deadline sweep failed");
+                    }
+                    for (target, interval) in &self.poll_intervals {
+                        let due = last_poll.get(target.as_str()).is_none_or(|at| at.elapsed() >= *interval);
+                        if due {
+                            last_poll.insert(target, Instant::now());
+                            if let Err(error) = self.poll_target(target).await {
+                                tracing::warn!(target, %error, "poll round failed");
+                            }
+                        }
+                    }
+                }
+                Ok(None) => {
+                    if held.take().is_some() {
+                        tracing::warn!(node = %self.node, "another node took the poller lease");
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "cannot renew the poller lease"),
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = tokio::time::sleep(tick) => {}
+            }
+        }
+        if held.is_some()
+            && let Err(error) = self.store.release_node_lease(POLLER_LEASE, &self.node).await
+        {
+            tracing::warn!(%error, "cannot give the poller lease up; it will expire");
+        }
+    }
+}
+
+/// What a feedback status does to the order and its ledger row.
+fn effect(status: FeedbackStatus) -> (Option<OrderStatus>, EventKind, &'static str) {
+    match status {
+        FeedbackStatus::Accepted => (Some(OrderStatus::Accepted), EventKind::Accepted, "answered"),
+        FeedbackStatus::InProgress => (Some(OrderStatus::InProgress), EventKind::InProgress, "answered"),
+        FeedbackStatus::Rejected => (Some(OrderStatus::Rejected), EventKind::Rejected, "closed"),
+        FeedbackStatus::Completed => (Some(OrderStatus::Completed), EventKind::Completed, "closed"),
+        FeedbackStatus::Cancelled => (Some(OrderStatus::Cancelled), EventKind::Cancelled, "closed"),
+        FeedbackStatus::Failed => (Some(OrderStatus::Failed), EventKind::Failed, "closed"),
+    }
+}
+
+fn source_name(source: InboundSource) -> &'static str {
+    match source {
+        InboundSource::AmqpReply => "amqp-reply",
+        InboundSource::ResponseFile => "response-file",
+        InboundSource::HttpCallback => "http-callback",
+        InboundSource::Poll => "poll",
+    }
+}
