@@ -221,12 +221,19 @@ impl Dispatcher {
     async fn claim(&self, free: usize) -> Result<Vec<LeasedJob>, crate::store::StoreError> {
         let mut open_targets = Vec::new();
         let mut probes = Vec::new();
+        // Never lease more than the eligible targets can start now: a job
+        // waiting for a slot here is a job another node could be running.
+        let mut startable = 0;
         for (name, lane) in &self.inner.lanes {
-            if lane.permits.available_permits() == 0 {
+            let available = lane.permits.available_permits();
+            if available == 0 {
                 continue;
             }
             match lane.breaker.admission() {
-                Admission::Any => open_targets.push(name.clone()),
+                Admission::Any => {
+                    startable += available;
+                    open_targets.push(name.clone());
+                }
                 Admission::Probe => probes.push(name.clone()),
                 Admission::None => {}
             }
@@ -252,7 +259,7 @@ impl Dispatcher {
             }
             jobs.extend(claimed);
         }
-        let limit = free.saturating_sub(jobs.len());
+        let limit = free.saturating_sub(jobs.len()).min(startable);
         if limit > 0 && !open_targets.is_empty() {
             jobs.extend(
                 self.inner

@@ -21,3 +21,6 @@ pub fn hub(args: &[&str]) -> Output {
 pub fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
+
+pub mod hub_process;
+pub mod ops;

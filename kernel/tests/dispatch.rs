@@ -1,0 +1,614 @@
+//! Durable dispatch, end to end: the real `hub` binary as a child process,
+//! a real store (SQLite file or PostgreSQL database), the real `rest-json`
+//! plugin, and a FreightOps simulator on a loopback socket.
+//!
+//! Waiting is event-driven: the OPS publishes every request it answers and
+//! tests await a condition on its ledger; the hub's state is read from its
+//! API or its database until a condition holds, within a deadline.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is a panic
+
+mod support;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use sqlx::Row;
+use support::hub_process::{
+    CUSTOMER_KEY, HubProcess, OPERATOR_KEY, PRINCIPALS, database, free_port, freight_order, fresh_database, temp_dir,
+};
+use support::ops::{Mode, Ops};
+use tokio::sync::watch;
+
+/// One OPS target served by `rest-json`.
+struct TargetSpec<'a> {
+    name: &'a str,
+    base_url: String,
+    /// Extra `key = value` lines for the target's table.
+    extra: &'a str,
+}
+
+/// Writes a hub config into `dir` and returns its path.
+fn write_config(dir: &Path, database_url: &str, node: &str, targets: &[TargetSpec<'_>], routes: &str) -> PathBuf {
+    let repo = support::repo();
+    let mut text = format!(
+        r#"database_url = "{database_url}"
+schemas_dir = "{schemas}"
+{PRINCIPALS}
+[plugins]
+dir = "{plugins}"
+cache_dir = "{cache}"
+
+[dispatch]
+node_id = "{node}"
+lease_ms = 1500
+idle_poll_ms = 20
+poller_lease_ms = 1500
+shutdown_grace_ms = 5000
+"#,
+        schemas = repo.join("schemas").display(),
+        plugins = repo.join("plugins/dist").display(),
+        cache = dir.join("cache").display(),
+    );
+    for target in targets {
+        text.push_str(&format!(
+            r#"
+[targets.{name}]
+plugin = "rest-json"
+grants = ["http", "config", "log"]
+settings = {{ bookings_path = "bookings" }}
+http = {{ base_url = "{base_url}", timeout_ms = 5000 }}
+retry = {{ initial_backoff_ms = 100, max_backoff_ms = 1000, max_attempts = 100 }}
+breaker = {{ failure_threshold = 5, open_ms = 1000 }}
+{extra}
+"#,
+            name = target.name,
+            base_url = target.base_url,
+            extra = target.extra,
+        ));
+    }
+    text.push_str(routes);
+    let path = dir.join(format!("hub-{node}.toml"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+const FREIGHT_ROUTE: &str = r#"
+[[routes]]
+line = "freight-booking"
+target = "freight-ops"
+"#;
+
+/// Submits `order` with an idempotency key; retries across hub restarts
+/// (waiting for the next generation of the hub, never sleeping).
+async fn submit_surviving_restarts(
+    client: &reqwest::Client,
+    port: &watch::Receiver<(u64, u16)>,
+    key: &str,
+    order: &Value,
+) -> String {
+    let mut port = port.clone();
+    loop {
+        let (generation, current) = *port.borrow_and_update();
+        let sent = client
+            .post(format!("http://127.0.0.1:{current}/v1/orders/freight-booking"))
+            .bearer_auth(CUSTOMER_KEY)
+            .header("idempotency-key", key)
+            .json(order)
+            .send()
+            .await;
+        if let Ok(response) = sent {
+            let status = response.status().as_u16();
+            if let Ok(body) = response.json::<Value>().await {
+                // a retry of a submission the dead hub had stored replays it (any status by now)
+                assert!(matches!(status, 200 | 202), "{status}: {body}");
+                return body["id"].as_str().unwrap().to_owned();
+            }
+        }
+        // the hub died under us: wait for the next one
+        port.wait_for(|(g, _)| *g > generation).await.unwrap();
+    }
+}
+
+/// Polls `sql` (one integer column) until it returns `expected`.
+async fn await_count(pool: &sqlx::AnyPool, sql: &str, expected: i64, limit: Duration) {
+    let deadline = tokio::time::Instant::now() + limit;
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    loop {
+        tick.tick().await;
+        let n: i64 = sqlx::query(sql).fetch_one(pool).await.unwrap().get(0);
+        if n == expected {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "`{sql}` is {n}, expected {expected}");
+    }
+}
+
+async fn crash_test(postgres: bool) {
+    const ORDERS: usize = 2000;
+    const KILLS: usize = 5;
+    let dir = temp_dir("crash");
+    let ops = Ops::start().await;
+    let url = fresh_database(postgres, &dir).await;
+    let config = write_config(
+        &dir,
+        &url,
+        "crash",
+        &[TargetSpec {
+            name: "freight-ops",
+            base_url: ops.base_url(),
+            extra: "concurrency = 16",
+        }],
+        FREIGHT_ROUTE,
+    );
+    let port = free_port();
+    let mut hub = HubProcess::start(&config, port).await;
+    let (generation_tx, generation_rx) = watch::channel((0_u64, port));
+
+    // The customer: 16 submissions in flight, each retried across crashes.
+    let client = reqwest::Client::new();
+    let submitter = {
+        let rx = generation_rx.clone();
+        tokio::spawn(async move {
+            let semaphore = Arc::new(tokio::sync::Semaphore::new(16));
+            let mut tasks = tokio::task::JoinSet::new();
+            for i in 0..ORDERS {
+                let permit = semaphore.clone().acquire_owned().await.unwrap();
+                let (client, rx) = (client.clone(), rx.clone());
+                tasks.spawn(async move {
+                    let key = format!("crash-{i}");
+                    let id = submit_surviving_restarts(&client, &rx, &key, &freight_order(&format!("CRASH-{i}"))).await;
+                    drop(permit);
+                    (key, id)
+                });
+            }
+            let mut ids = HashMap::new();
+            while let Some(done) = tasks.join_next().await {
+                let (key, id) = done.unwrap();
+                ids.insert(key, id);
+            }
+            ids
+        })
+    };
+
+    // kill -9 at random moments: when the OPS has booked a random number of orders
+    let mut moments: Vec<usize> = (0..KILLS).map(|_| fastrand::usize(50..ORDERS - 50)).collect();
+    moments.sort_unstable();
+    for (kill, moment) in moments.iter().enumerate() {
+        ops.wait_until(&format!("{moment} bookings"), Duration::from_secs(300), |l| {
+            l.bookings.len() >= *moment
+        })
+        .await;
+        hub.kill9().await;
+        let port = free_port();
+        hub = HubProcess::start(&config, port).await;
+        generation_tx.send_replace((kill as u64 + 1, port));
+    }
+    let ids = submitter.await.unwrap();
+    assert_eq!(ids.len(), ORDERS);
+
+    ops.wait_until("every order booked", Duration::from_secs(300), |l| l.bookings.len() >= ORDERS)
+        .await;
+    let pool = database(&url).await;
+    await_count(
+        &pool,
+        "SELECT COUNT(*) FROM orders WHERE status = 'accepted'",
+        ORDERS as i64,
+        Duration::from_secs(120),
+    )
+    .await;
+
+    // No order was created twice by the customer's retries.
+    let orders: i64 = sqlx::query("SELECT COUNT(*) FROM orders").fetch_one(&pool).await.unwrap().get(0);
+    assert_eq!(orders, ORDERS as i64);
+    // Each idempotency key was booked once, for the order the hub holds under that key.
+    let (bookings, repeats) = ops.with(|l| {
+        let bookings: HashMap<String, (String, String)> = l.bookings.clone();
+        let repeats = l.requests.values().filter(|n| **n > 1).count();
+        (bookings, repeats)
+    });
+    assert_eq!(bookings.len(), ORDERS);
+    let hub_ids: std::collections::HashSet<&String> = ids.values().collect();
+    for (key, (_, order_id)) in &bookings {
+        assert_eq!(key, order_id, "the idempotency key is the order id");
+        assert!(hub_ids.contains(order_id), "booking for an order the customer never got: {order_id}");
+    }
+    // Each order has exactly one `accepted` event, carrying the OPS's booking number.
+    let rows = sqlx::query("SELECT order_id, detail FROM order_events WHERE kind = 'accepted'")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), ORDERS, "one accepted event per order");
+    for row in rows {
+        let order_id: String = row.get("order_id");
+        let detail: Value = serde_json::from_str(&row.get::<String, _>("detail")).unwrap();
+        assert_eq!(detail["ops_ref"].as_str(), Some(bookings[&order_id].0.as_str()));
+    }
+    println!("crash test ({}): {ORDERS} orders, {KILLS} kills at {moments:?} bookings; {repeats} keys were sent more than once (retries after a crash), none booked twice",
+        if postgres { "PostgreSQL" } else { "SQLite" });
+    assert!(hub.terminate().await.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_test_sqlite_kill9_five_times_over_2000_orders() {
+    crash_test(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_test_postgres_kill9_five_times_over_2000_orders() {
+    crash_test(true).await;
+}
+
+/// Lane status of `target` from `GET /v1/targets`.
+async fn lane(hub: &HubProcess, target: &str) -> Value {
+    let (status, body) = hub.get(OPERATOR_KEY, "/v1/targets").await;
+    assert_eq!(status, 200, "{body}");
+    body["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["lane"]["target"] == target)
+        .cloned()
+        .unwrap_or_else(|| panic!("no target {target} in {body}"))
+}
+
+async fn await_lane(hub: &HubProcess, target: &str, what: &str, condition: impl Fn(&Value) -> bool) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let mut tick = tokio::time::interval(Duration::from_millis(50));
+    loop {
+        tick.tick().await;
+        let lane = lane(hub, target).await;
+        if condition(&lane) {
+            return lane;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{target}: {what} did not happen: {lane}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ops_outage_opens_the_breaker_backs_off_and_spares_the_other_target() {
+    let dir = temp_dir("outage");
+    let (down, healthy) = (Ops::start().await, Ops::start().await);
+    down.set_mode(Mode::Down);
+    let url = fresh_database(false, &dir).await;
+    let routes = r#"
+[[routes]]
+line = "freight-booking"
+target = "freight-ops"
+when = [{ field = "/customer_reference", prefix = "DOWN-" }]
+
+[[routes]]
+line = "freight-booking"
+target = "backup-ops"
+"#;
+    let config = write_config(
+        &dir,
+        &url,
+        "outage",
+        &[
+            TargetSpec {
+                name: "freight-ops",
+                base_url: down.base_url(),
+                extra: "",
+            },
+            TargetSpec {
+                name: "backup-ops",
+                base_url: healthy.base_url(),
+                extra: "",
+            },
+        ],
+        routes,
+    );
+    let hub = HubProcess::start(&config, free_port()).await;
+    let mut down_orders = Vec::new();
+    for i in 0..20 {
+        let (status, body) = hub
+            .post(CUSTOMER_KEY, "/v1/orders/freight-booking", &freight_order(&format!("DOWN-{i}")))
+            .await;
+        assert_eq!(status, 202, "{body}");
+        down_orders.push(body["id"].as_str().unwrap().to_owned());
+    }
+    // The breaker opens after 5 consecutive failures…
+    await_lane(&hub, "freight-ops", "the breaker opening", |l| l["lane"]["breaker_opened"].as_u64() >= Some(1)).await;
+    // …while the healthy target keeps delivering.
+    for i in 0..50 {
+        let (status, _) = hub
+            .post(CUSTOMER_KEY, "/v1/orders/freight-booking", &freight_order(&format!("UP-{i}")))
+            .await;
+        assert_eq!(status, 202);
+    }
+    healthy
+        .wait_until("50 bookings on the healthy target", Duration::from_secs(60), |l| l.bookings.len() == 50)
+        .await;
+    let during = lane(&hub, "freight-ops").await;
+    assert_eq!(during["lane"]["degraded"], true, "{during}");
+    let failed_while_down = down.with(|l| l.log.len());
+    assert!(
+        failed_while_down < 40,
+        "the breaker holds jobs back instead of letting each retry on its own ({failed_while_down} requests)"
+    );
+
+    // The OPS comes back: everything is delivered, the breaker closes.
+    down.set_mode(Mode::Book);
+    down.wait_until("20 bookings after the outage", Duration::from_secs(60), |l| l.bookings.len() == 20)
+        .await;
+    let after = await_lane(&hub, "freight-ops", "the breaker closing", |l| l["lane"]["breaker"] == "closed").await;
+    assert_eq!(after["jobs"]["done"], 20, "{after}");
+
+    // Backoff is visible in the attempt times of an order that waited.
+    let (_, order) = hub.get(OPERATOR_KEY, &format!("/v1/orders/{}", down_orders[0])).await;
+    let failures: Vec<chrono::DateTime<chrono::Utc>> = order["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "attempt-failed")
+        .map(|e| e["at"].as_str().unwrap().parse().unwrap())
+        .collect();
+    assert!(failures.len() >= 2, "{order}");
+    let gaps: Vec<i64> = failures.windows(2).map(|w| (w[1] - w[0]).num_milliseconds()).collect();
+    assert!(gaps.iter().all(|gap| *gap >= 50), "attempts back off (≥ half of 100 ms): {gaps:?}");
+    assert_eq!(order["status"], "accepted", "{order}");
+    assert!(hub.terminate().await.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_letter_is_listed_shown_and_replayed_to_delivery() {
+    let dir = temp_dir("dlq");
+    let ops = Ops::start().await;
+    ops.set_mode(Mode::Refuse);
+    let url = fresh_database(false, &dir).await;
+    let config = write_config(
+        &dir,
+        &url,
+        "dlq",
+        &[TargetSpec {
+            name: "freight-ops",
+            base_url: ops.base_url(),
+            extra: "",
+        }],
+        FREIGHT_ROUTE,
+    );
+    let hub = HubProcess::start(&config, free_port()).await;
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let (status, body) = hub
+            .post(CUSTOMER_KEY, "/v1/orders/freight-booking", &freight_order(&format!("DLQ-{i}")))
+            .await;
+        assert_eq!(status, 202);
+        ids.push(body["id"].as_str().unwrap().to_owned());
+    }
+    // 400 "cannot read" is permanent: parked at once, not retried.
+    let pool = database(&url).await;
+    await_count(&pool, "SELECT COUNT(*) FROM dispatch_jobs WHERE state = 'dead'", 3, Duration::from_secs(30)).await;
+    assert_eq!(ops.with(|l| l.log.len()), 3, "permanent failures are not retried");
+
+    let (status, list) = hub.get(OPERATOR_KEY, "/v1/dead-letters?target=freight-ops&error_kind=plugin-permanent").await;
+    assert_eq!(status, 200, "{list}");
+    let letters = list["items"].as_array().unwrap();
+    assert_eq!(letters.len(), 3, "{list}");
+    let job = letters[0]["job_id"].as_str().unwrap().to_owned();
+    let (status, shown) = hub.get(OPERATOR_KEY, &format!("/v1/dead-letters/{job}")).await;
+    assert_eq!(status, 200);
+    let attempt = &shown["attempts"][0];
+    assert_eq!(attempt["plugin"], "rest-json");
+    assert_eq!(attempt["plugin_version"], "1.0.0");
+    assert_eq!(attempt["outcome"], "dead");
+    assert!(attempt["detail"].as_str().unwrap().contains("cannot read"), "{shown}");
+    let (status, _) = hub.get(CUSTOMER_KEY, "/v1/dead-letters").await;
+    assert_eq!(status, 403, "customers see no dead letters");
+
+    // The CLI sees the same letters.
+    let cli = support::hub(&["dlq", "list", "--database", &url]);
+    assert!(cli.status.success(), "{}", String::from_utf8_lossy(&cli.stderr));
+    assert_eq!(support::stdout(&cli).matches("plugin-permanent").count(), 3, "{}", support::stdout(&cli));
+
+    // The OPS is fixed; one replay through the API, the rest in bulk through the CLI.
+    ops.set_mode(Mode::Book);
+    let response = hub
+        .client
+        .post(hub.url(&format!("/v1/dead-letters/{job}/replay")))
+        .bearer_auth(OPERATOR_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 202);
+    ops.wait_until("the replayed order", Duration::from_secs(30), |l| l.bookings.len() == 1).await;
+    let cli = support::hub(&["dlq", "replay", "--all", "--target", "freight-ops", "--database", &url, "--as", "wang"]);
+    assert!(cli.status.success(), "{}", String::from_utf8_lossy(&cli.stderr));
+    assert!(support::stdout(&cli).contains("replayed 2 of 2"), "{}", support::stdout(&cli));
+    ops.wait_until("all three booked", Duration::from_secs(30), |l| l.bookings.len() == 3).await;
+    await_count(&pool, "SELECT COUNT(*) FROM orders WHERE status = 'accepted'", 3, Duration::from_secs(30)).await;
+
+    let (_, order) = hub.get(OPERATOR_KEY, &format!("/v1/orders/{}", ids[0])).await;
+    let kinds: Vec<&str> = order["timeline"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    let tail = &kinds[kinds.len() - 3..];
+    assert_eq!(tail, ["failed", "replayed", "accepted"], "{kinds:?}");
+    let replayed = order["timeline"].as_array().unwrap().iter().find(|e| e["kind"] == "replayed").unwrap();
+    assert_eq!(replayed["detail"]["failed_on_plugin_versions"], json!(["1.0.0"]), "{replayed}");
+    // A second replay of a delivered job is refused.
+    let again = hub
+        .client
+        .post(hub.url(&format!("/v1/dead-letters/{job}/replay")))
+        .bearer_auth(OPERATOR_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status().as_u16(), 404);
+    assert!(hub.terminate().await.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replies_are_correlated_unmatched_ones_kept_and_missed_deadlines_recorded() {
+    let dir = temp_dir("replies");
+    let ops = Ops::start().await;
+    ops.set_mode(Mode::Queue);
+    let url = fresh_database(false, &dir).await;
+    let token_file = dir.join("callback-token");
+    std::fs::write(&token_file, "cb-s3cret\n").unwrap();
+    let extra = format!(
+        "reply_within_ms = 1000\ncallback_token = {{ file = \"{}\" }}",
+        token_file.display()
+    );
+    let config = write_config(
+        &dir,
+        &url,
+        "replies",
+        &[TargetSpec {
+            name: "freight-ops",
+            base_url: ops.base_url(),
+            extra: &extra,
+        }],
+        FREIGHT_ROUTE,
+    );
+    let hub = HubProcess::start(&config, free_port()).await;
+    let mut ids = Vec::new();
+    for i in 0..2 {
+        let (_, body) = hub
+            .post(CUSTOMER_KEY, "/v1/orders/freight-booking", &freight_order(&format!("REPLY-{i}")))
+            .await;
+        ids.push(body["id"].as_str().unwrap().to_owned());
+    }
+    let pool = database(&url).await;
+    await_count(&pool, "SELECT COUNT(*) FROM orders WHERE status = 'submitted'", 2, Duration::from_secs(30)).await;
+    let tracking: Vec<String> = {
+        let rows = sqlx::query("SELECT correlation_id FROM reply_ledger ORDER BY submitted_at")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        rows.iter().map(|r| r.get::<String, _>("correlation_id")).collect()
+    };
+    assert_eq!(tracking.len(), 2);
+
+    let callback = |token: &'static str, body: Value| {
+        let request = hub
+            .client
+            .post(hub.url("/v1/callbacks/freight-ops"))
+            .bearer_auth(token)
+            .json(&body);
+        async move { support::hub_process::read(request.send().await.unwrap()).await }
+    };
+    // The OPS confirms the first order (Chinese remarks survive).
+    let confirm = json!({ "trackingId": tracking[0], "bookingNo": "FO-9", "status": "CONFIRMED", "remarks": "已确认 李娜" });
+    let (status, report) = callback("wrong-token", confirm.clone()).await;
+    assert_eq!(status, 401, "{report}");
+    let (status, report) = callback("cb-s3cret", confirm.clone()).await;
+    assert_eq!((status, report["applied"].as_u64()), (202, Some(1)), "{report}");
+    let (status, report) = callback("cb-s3cret", confirm).await;
+    assert_eq!((status, report["duplicates"].as_u64()), (202, Some(1)), "the same report twice adds nothing");
+    let (_, order) = hub.get(CUSTOMER_KEY, &format!("/v1/orders/{}", ids[0])).await;
+    assert_eq!(order["status"], "accepted", "{order}");
+    assert!(order.to_string().contains("已确认 李娜"), "{order}");
+
+    // An answer for nobody is kept, with its body.
+    let stray = json!({ "trackingId": "TRK-404", "status": "CONFIRMED", "bookingNo": "FO-404" });
+    let (status, report) = callback("cb-s3cret", stray).await;
+    assert_eq!((status, report["unmatched"].as_u64()), (202, Some(1)), "{report}");
+    let (_, unmatched) = hub.get(OPERATOR_KEY, "/v1/replies/unmatched").await;
+    let kept = &unmatched["items"][0];
+    assert_eq!(kept["correlation_id"], "TRK-404", "{unmatched}");
+    assert!(kept["reason"].as_str().unwrap().contains("TRK-404"));
+    assert!(!kept["body"].as_str().unwrap().is_empty());
+
+    // The second order's OPS never answers: after 1 s the deadline is missed.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let overdue = loop {
+        tick.tick().await;
+        let (_, overdue) = hub.get(OPERATOR_KEY, "/v1/replies/overdue").await;
+        if !overdue["items"].as_array().unwrap().is_empty() {
+            break overdue;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no missed reply deadline recorded");
+    };
+    assert_eq!(overdue["items"][0]["order_id"], ids[1].as_str(), "{overdue}");
+    let (_, order) = hub.get(CUSTOMER_KEY, &format!("/v1/orders/{}", ids[1])).await;
+    assert!(order["timeline"].as_array().unwrap().iter().any(|e| e["kind"] == "reply-overdue"), "{order}");
+    assert!(hub.terminate().await.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hubs_on_postgres_share_the_work_and_take_over_from_a_dead_one() {
+    let dir = temp_dir("two-nodes");
+    let ops = Ops::start().await;
+    let url = fresh_database(true, &dir).await;
+    let target = || TargetSpec {
+        name: "freight-ops",
+        base_url: ops.base_url(),
+        extra: "poll_interval_ms = 200",
+    };
+    let config_a = write_config(&dir, &url, "node-a", &[target()], FREIGHT_ROUTE);
+    let config_b = write_config(&dir, &url, "node-b", &[target()], FREIGHT_ROUTE);
+    let a = HubProcess::start(&config_a, free_port()).await;
+    let b = HubProcess::start(&config_b, free_port()).await;
+
+    // Phase 1: 300 orders through both nodes; each is delivered exactly once.
+    for i in 0..300 {
+        let hub = if i % 2 == 0 { &a } else { &b };
+        let (status, _) = hub
+            .post(CUSTOMER_KEY, "/v1/orders/freight-booking", &freight_order(&format!("TWO-{i}")))
+            .await;
+        assert_eq!(status, 202);
+    }
+    ops.wait_until("300 bookings", Duration::from_secs(120), |l| l.bookings.len() == 300).await;
+    let pool = database(&url).await;
+    await_count(&pool, "SELECT COUNT(*) FROM orders WHERE status = 'accepted'", 300, Duration::from_secs(60)).await;
+    assert!(ops.with(|l| l.requests.values().all(|n| *n == 1)), "SKIP LOCKED: no job was taken by both nodes");
+    let by_node: BTreeMap<String, i64> = sqlx::query("SELECT node, COUNT(*) AS n FROM dispatch_attempts GROUP BY node")
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get("node"), r.get("n")))
+        .collect();
+    assert_eq!(by_node.len(), 2, "both nodes did work: {by_node:?}");
+
+    // Phase 2: the OPS hangs, both nodes hold jobs; the poller's node dies.
+    let (_, targets) = a.get(OPERATOR_KEY, "/v1/targets").await;
+    let poller = targets["pollers"]["node"].as_str().unwrap().to_owned();
+    let token_before = targets["pollers"]["token"].as_i64().unwrap();
+    let (victim, survivor, survivor_name) = if poller == "node-a" { (a, b, "node-b") } else { (b, a, "node-a") };
+    ops.set_gate(false);
+    for i in 0..40 {
+        let (status, _) = survivor
+            .post(CUSTOMER_KEY, "/v1/orders/freight-booking", &freight_order(&format!("TAKEOVER-{i}")))
+            .await;
+        assert_eq!(status, 202);
+    }
+    await_count(
+        &pool,
+        "SELECT COUNT(DISTINCT lease_owner) FROM dispatch_jobs WHERE state = 'leased'",
+        2,
+        Duration::from_secs(30),
+    )
+    .await;
+    victim.kill9().await;
+    ops.set_gate(true);
+    ops.wait_until("340 bookings", Duration::from_secs(120), |l| l.bookings.len() == 340).await;
+    await_count(&pool, "SELECT COUNT(*) FROM orders WHERE status = 'accepted'", 340, Duration::from_secs(60)).await;
+    // the dead node's leases expired and the survivor finished its jobs
+    let finished_by_survivor: i64 = sqlx::query(
+        "SELECT COUNT(DISTINCT a.job_id) FROM dispatch_attempts a JOIN dispatch_jobs j ON j.id = a.job_id \
+         JOIN orders o ON o.id = j.order_id WHERE o.customer_reference LIKE 'TAKEOVER-%' AND a.node = $1",
+    )
+    .bind(survivor_name)
+    .fetch_one(&pool)
+    .await
+    .unwrap()
+    .get(0);
+    assert_eq!(finished_by_survivor, 40, "every takeover order was finished by the survivor");
+    // …and the pollers moved to the survivor, under a new fencing token.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    loop {
+        tick.tick().await;
+        let (_, targets) = survivor.get(OPERATOR_KEY, "/v1/targets").await;
+        if targets["pollers"]["node"] == survivor_name {
+            assert!(targets["pollers"]["token"].as_i64().unwrap() > token_before, "{targets}");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the poller did not move: {targets}");
+    }
+    assert!(survivor.terminate().await.success());
+}
