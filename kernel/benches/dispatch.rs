@@ -8,8 +8,8 @@
 //!
 //! How: for each backend (a fresh SQLite file, a fresh PostgreSQL database)
 //! and for 1, 4 and 16 targets (`t00`…`t15`, each the `probe` test guest
-//! 1.0.0 from `plugins/dist-testing`, built by `scripts/build-plugins`), the
-//! outbox is filled first — `BENCH_JOBS` queued orders, round-robin over
+//! 1.0.0, built by `scripts/build-plugins` into `plugins/dist-testing` and
+//! copied alone into a scratch plugin directory), the outbox is filled first — `BENCH_JOBS` queued orders, round-robin over
 //! the targets, each with its job in the same transaction, as intake writes
 //! them — then the dispatcher starts and the clock runs until every job is
 //! `done` (polled every 20 ms). Plugin start-up and filling are not timed.
@@ -28,7 +28,7 @@
 //! creates and drops the database.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a benchmark, not a production path
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -61,19 +61,32 @@ fn target_name(index: usize) -> String {
     format!("t{index:02}")
 }
 
-/// A hub config with `targets` probe targets and `workers` dispatch workers.
-fn config(targets: usize, workers: usize, cache_dir: &std::path::Path) -> HubConfig {
-    let dist = repo().join("plugins/dist-testing");
+/// A plugin directory holding only probe 1.0.0: `plugins/dist-testing` also
+/// holds `future-wit` (built for a newer WIT), which a hub refuses to load.
+fn stage_probe(scratch: &Path) -> PathBuf {
+    let source = repo().join("plugins/dist-testing/probe/1.0.0");
     assert!(
-        dist.join("probe/1.0.0/probe.wasm").exists(),
-        "{} has no probe 1.0.0: run scripts/build-plugins first",
-        dist.display()
+        source.join("probe.wasm").exists(),
+        "{} is missing: run scripts/build-plugins first",
+        source.display()
     );
+    let dir = scratch.join("plugins");
+    let staged = dir.join("probe/1.0.0");
+    std::fs::create_dir_all(&staged).unwrap();
+    for entry in std::fs::read_dir(&source).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), staged.join(entry.file_name())).unwrap();
+    }
+    dir
+}
+
+/// A hub config with `targets` probe targets and `workers` dispatch workers.
+fn config(targets: usize, workers: usize, scratch: &Path) -> HubConfig {
     let mut text = format!(
         "[plugins]\ndir = {:?}\ncache_dir = {:?}\n\n\
          [dispatch]\nworkers = {workers}\nidle_poll_ms = 5\nnode_id = \"bench\"\n",
-        dist.display().to_string(),
-        cache_dir.display().to_string()
+        scratch.join("plugins").display().to_string(),
+        scratch.join("cache").display().to_string()
     );
     for index in 0..targets {
         // probe declares every capability; a target must grant all it declares.
@@ -158,20 +171,27 @@ fn queued_order(index: usize, targets: usize) -> NewOrder {
     }
 }
 
-/// Queues `jobs` orders (and so `jobs` outbox jobs), round-robin over the targets.
-async fn fill(store: &Store, jobs: usize, targets: usize) {
+/// Queues `jobs` orders (and so `jobs` outbox jobs), round-robin over the
+/// targets; returns the first order's id.
+async fn fill(store: &Store, jobs: usize, targets: usize) -> String {
     let mut fillers = tokio::task::JoinSet::new();
     for filler in 0..FILLERS {
         let store = store.clone();
         fillers.spawn(async move {
+            let mut first = None;
             for index in (filler..jobs).step_by(FILLERS) {
                 let created = store.create_order(&queued_order(index, targets), None).await.unwrap();
-                assert!(matches!(created, Created::New(_)), "{created:?}");
+                let Created::New(id) = created else {
+                    panic!("order {index} was not created: {created:?}")
+                };
+                first = first.or((index == 0).then_some(id));
             }
+            first
         });
     }
+    let mut first = None;
     while let Some(done) = fillers.join_next().await {
-        done.unwrap();
+        first = first.or(done.unwrap());
     }
     let counts = store.job_counts(None).await.unwrap();
     assert_eq!(
@@ -179,6 +199,7 @@ async fn fill(store: &Store, jobs: usize, targets: usize) {
         vec![("pending".to_owned(), jobs as i64)],
         "the outbox before the run"
     );
+    first.unwrap()
 }
 
 struct Run {
@@ -188,18 +209,12 @@ struct Run {
     seconds: f64,
 }
 
-async fn bench_dispatch(
-    backend: &'static str,
-    targets: usize,
-    jobs: usize,
-    workers: usize,
-    cache: &std::path::Path,
-) -> Run {
-    let config = config(targets, workers, cache);
+async fn bench_dispatch(backend: &'static str, targets: usize, jobs: usize, workers: usize, scratch: &Path) -> Run {
+    let config = config(targets, workers, scratch);
     let plugins = Arc::new(PluginHost::start(&config).unwrap_or_else(|e| panic!("plugins: {e}")));
     let (url, cleanup) = fresh_database(backend).await;
     let store = Store::connect(&url).await.unwrap();
-    fill(&store, jobs, targets).await;
+    let sample = fill(&store, jobs, targets).await;
 
     let dispatcher = Dispatcher::new(store.clone(), plugins, &config, "bench".into());
     let shutdown = CancellationToken::new();
@@ -235,6 +250,8 @@ async fn bench_dispatch(
 
     let delivered: u64 = dispatcher.lanes().iter().map(|lane| lane.delivered).sum();
     assert_eq!(delivered, jobs as u64, "deliveries counted by the lanes");
+    let status = store.order(&sample).await.unwrap().map(|order| order.status);
+    assert_eq!(status, Some(OrderStatus::Accepted), "order {sample} after its delivery");
     store.close().await;
     cleanup.run().await;
     Run {
@@ -267,7 +284,9 @@ fn main() {
         machine(),
         if cfg!(debug_assertions) { "debug" } else { "release" }
     );
-    let cache = std::env::temp_dir().join(format!("hub-bench-dispatch-cache-{}", std::process::id()));
+    // probe 1.0.0 alone, and the compile cache (only the first run compiles).
+    let scratch = std::env::temp_dir().join(format!("hub-bench-dispatch-{}", std::process::id()));
+    stage_probe(&scratch);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -275,10 +294,10 @@ fn main() {
     let mut runs = Vec::new();
     for backend in ["sqlite", "postgres"] {
         for targets in TARGET_COUNTS {
-            runs.push(runtime.block_on(bench_dispatch(backend, targets, jobs, workers, &cache)));
+            runs.push(runtime.block_on(bench_dispatch(backend, targets, jobs, workers, &scratch)));
         }
     }
-    let _ = std::fs::remove_dir_all(&cache);
+    let _ = std::fs::remove_dir_all(&scratch);
     println!(
         "\n### Outbox → probe plugin (`snoop`, no network) → outcome recorded \
          ({workers} workers, target concurrency 32, outbox filled before the clock starts)\n"

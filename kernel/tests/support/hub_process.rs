@@ -73,7 +73,7 @@ impl HubProcess {
             .arg(config)
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .current_dir(super::repo())
-            .env("RUST_LOG", "warn,hub_kernel=info")
+            .env("RUST_LOG", "warn,hub=info,hub_kernel=info")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
