@@ -13,10 +13,9 @@ use hub_kernel::api::{self, AppState};
 use hub_kernel::auth::Authenticator;
 use hub_kernel::config::HubConfig;
 use hub_kernel::dispatch::{self, Dispatcher};
-use hub_kernel::replies::Replies;
-use tokio_util::sync::CancellationToken;
 use hub_kernel::plugin_test;
 use hub_kernel::plugins::PluginHost;
+use hub_kernel::replies::Replies;
 use hub_kernel::sandbox::{
     Capability, EngineSettings, HUB_WIT_VERSION, LoadedPlugin, PackageError, PluginPackage, SandboxEngine,
 };
@@ -24,6 +23,7 @@ use hub_kernel::schema::{LineSchema, SchemaRegistry};
 use hub_kernel::store::Store;
 use hub_kernel::telemetry;
 use hub_kernel::validate::{self, Outcome};
+use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
 #[command(

@@ -15,8 +15,8 @@ use serde::Serialize;
 use crate::config::{HttpAuthConfig, HubConfig, TargetConfig};
 use crate::sandbox::grants::effective_grants;
 use crate::sandbox::registry::InstalledPlugin;
-use crate::secret::{Secret, SecretRef};
 use crate::sandbox::{BoundTarget, EngineSettings, PluginCall, PluginRegistry, SandboxEngine};
+use crate::secret::{Secret, SecretRef};
 use crate::transports::TargetTransports;
 use crate::transports::http::{HttpAuth, ReqwestHttp};
 

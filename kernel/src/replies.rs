@@ -78,7 +78,9 @@ pub struct Replies {
 
 impl std::fmt::Debug for Replies {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Replies").field("node", &self.node).finish_non_exhaustive()
+        f.debug_struct("Replies")
+            .field("node", &self.node)
+            .finish_non_exhaustive()
     }
 }
 
@@ -92,7 +94,11 @@ impl Replies {
             poll_intervals: config
                 .targets
                 .iter()
-                .filter_map(|(name, target)| target.poll_interval_ms.map(|ms| (name.clone(), Duration::from_millis(ms))))
+                .filter_map(|(name, target)| {
+                    target
+                        .poll_interval_ms
+                        .map(|ms| (name.clone(), Duration::from_millis(ms)))
+                })
                 .collect(),
             counters: ReplyCounters::default(),
         }
@@ -154,11 +160,7 @@ impl Replies {
             return Ok(());
         };
         let (status, kind, ledger_state) = effect(feedback.status);
-        let report_key = format!(
-            "{}:{}",
-            kind.as_str(),
-            feedback.code.as_deref().unwrap_or_default()
-        );
+        let report_key = format!("{}:{}", kind.as_str(), feedback.code.as_deref().unwrap_or_default());
         let mut message = feedback.message.clone();
         if !feedback.reasons.is_empty() {
             let reasons: Vec<String> = feedback
@@ -171,15 +173,17 @@ impl Replies {
                 .collect();
             message = format!("{message} ({})", reasons.join("; "));
         }
-        let events = [NewEvent::new(kind, Actor::Target(target.to_owned()), message).with_detail(json!({
-            "source": raw.source,
-            "correlation_id": entry.correlation_id,
-            "ops_ref": feedback.ops_ref,
-            "code": feedback.code,
-            "occurred_at": feedback.occurred_at,
-            "reasons": feedback.reasons,
-            "overdue": entry.overdue_at.is_some(),
-        }))];
+        let events = [
+            NewEvent::new(kind, Actor::Target(target.to_owned()), message).with_detail(json!({
+                "source": raw.source,
+                "correlation_id": entry.correlation_id,
+                "ops_ref": feedback.ops_ref,
+                "code": feedback.code,
+                "occurred_at": feedback.occurred_at,
+                "reasons": feedback.reasons,
+                "overdue": entry.overdue_at.is_some(),
+            })),
+        ];
         let applied = self
             .store
             .apply_reply(
@@ -303,7 +307,11 @@ impl Replies {
         let mut held: Option<i64> = None;
         let mut last_poll: BTreeMap<&str, Instant> = BTreeMap::new();
         loop {
-            match self.store.acquire_node_lease(POLLER_LEASE, &self.node, self.lease).await {
+            match self
+                .store
+                .acquire_node_lease(POLLER_LEASE, &self.node, self.lease)
+                .await
+            {
                 Ok(Some(token)) => {
                     if held != Some(token) {
                         tracing::info!(node = %self.node, token, "this node now runs the pollers");
@@ -313,7 +321,9 @@ impl Replies {
                         tracing::warn!(%error, "reply deadline sweep failed");
                     }
                     for (target, interval) in &self.poll_intervals {
-                        let due = last_poll.get(target.as_str()).is_none_or(|at| at.elapsed() >= *interval);
+                        let due = last_poll
+                            .get(target.as_str())
+                            .is_none_or(|at| at.elapsed() >= *interval);
                         if due {
                             last_poll.insert(target, Instant::now());
                             if let Err(error) = self.poll_target(target).await {

@@ -157,9 +157,11 @@ fn serve_accepts_an_order_and_stops_gracefully_on_sigterm() {
         .expect("hub did not log that it is ready within 30 s");
     let ready = http(port, "GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
     assert!(ready.starts_with("HTTP/1.1 200"), "{ready}");
-    let body = std::fs::read_to_string(repo().join("examples/orders/complaint/messy-delay.input.json")).unwrap();
+    // routed by the example config to freight-ops (nothing listens there: the
+    // dispatcher retries it, and SIGTERM must still stop the hub promptly)
+    let body = std::fs::read_to_string(repo().join("examples/orders/freight-booking/messy-fcl.input.json")).unwrap();
     let request = format!(
-        "POST /v1/orders/complaint HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer demo-customer-acme\r\n\
+        "POST /v1/orders/freight-booking HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer demo-customer-acme\r\n\
          Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );

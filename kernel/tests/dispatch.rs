@@ -46,7 +46,7 @@ node_id = "{node}"
 lease_ms = 1500
 idle_poll_ms = 20
 poller_lease_ms = 1500
-shutdown_grace_ms = 5000
+shutdown_grace_ms = 2000
 "#,
         schemas = repo.join("schemas").display(),
         plugins = repo.join("plugins/dist").display(),
@@ -80,6 +80,19 @@ const FREIGHT_ROUTE: &str = r#"
 line = "freight-booking"
 target = "freight-ops"
 "#;
+
+/// A hub config with one `freight-ops` target on `ops`, on a fresh SQLite file:
+/// `(config path, database URL)`.
+async fn single_target(name: &str, ops: &Ops, extra: &str) -> (PathBuf, String) {
+    let dir = temp_dir(name);
+    let url = fresh_database(false, &dir).await;
+    let target = TargetSpec {
+        name: "freight-ops",
+        base_url: ops.base_url(),
+        extra,
+    };
+    (write_config(&dir, &url, name, &[target], FREIGHT_ROUTE), url)
+}
 
 /// Submits `order` with an idempotency key; retries across hub restarts
 /// (waiting for the next generation of the hub, never sleeping).
@@ -122,7 +135,10 @@ async fn await_count(pool: &sqlx::AnyPool, sql: &str, expected: i64, limit: Dura
         if n == expected {
             return;
         }
-        assert!(tokio::time::Instant::now() < deadline, "`{sql}` is {n}, expected {expected}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "`{sql}` is {n}, expected {expected}"
+        );
     }
 }
 
@@ -189,8 +205,10 @@ async fn crash_test(postgres: bool) {
     let ids = submitter.await.unwrap();
     assert_eq!(ids.len(), ORDERS);
 
-    ops.wait_until("every order booked", Duration::from_secs(300), |l| l.bookings.len() >= ORDERS)
-        .await;
+    ops.wait_until("every order booked", Duration::from_secs(300), |l| {
+        l.bookings.len() >= ORDERS
+    })
+    .await;
     let pool = database(&url).await;
     await_count(
         &pool,
@@ -201,7 +219,11 @@ async fn crash_test(postgres: bool) {
     .await;
 
     // No order was created twice by the customer's retries.
-    let orders: i64 = sqlx::query("SELECT COUNT(*) FROM orders").fetch_one(&pool).await.unwrap().get(0);
+    let orders: i64 = sqlx::query("SELECT COUNT(*) FROM orders")
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(orders, ORDERS as i64);
     // Each idempotency key was booked once, for the order the hub holds under that key.
     let (bookings, repeats) = ops.with(|l| {
@@ -213,7 +235,10 @@ async fn crash_test(postgres: bool) {
     let hub_ids: std::collections::HashSet<&String> = ids.values().collect();
     for (key, (_, order_id)) in &bookings {
         assert_eq!(key, order_id, "the idempotency key is the order id");
-        assert!(hub_ids.contains(order_id), "booking for an order the customer never got: {order_id}");
+        assert!(
+            hub_ids.contains(order_id),
+            "booking for an order the customer never got: {order_id}"
+        );
     }
     // Each order has exactly one `accepted` event, carrying the OPS's booking number.
     let rows = sqlx::query("SELECT order_id, detail FROM order_events WHERE kind = 'accepted'")
@@ -226,8 +251,10 @@ async fn crash_test(postgres: bool) {
         let detail: Value = serde_json::from_str(&row.get::<String, _>("detail")).unwrap();
         assert_eq!(detail["ops_ref"].as_str(), Some(bookings[&order_id].0.as_str()));
     }
-    println!("crash test ({}): {ORDERS} orders, {KILLS} kills at {moments:?} bookings; {repeats} keys were sent more than once (retries after a crash), none booked twice",
-        if postgres { "PostgreSQL" } else { "SQLite" });
+    println!(
+        "crash test ({}): {ORDERS} orders, {KILLS} kills at {moments:?} bookings; {repeats} keys were sent more than once (retries after a crash), none booked twice",
+        if postgres { "PostgreSQL" } else { "SQLite" }
+    );
     assert!(hub.terminate().await.success());
 }
 
@@ -263,7 +290,10 @@ async fn await_lane(hub: &HubProcess, target: &str, what: &str, condition: impl 
         if condition(&lane) {
             return lane;
         }
-        assert!(tokio::time::Instant::now() < deadline, "{target}: {what} did not happen: {lane}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{target}: {what} did not happen: {lane}"
+        );
     }
 }
 
@@ -307,27 +337,43 @@ target = "backup-ops"
     const DOWN_ORDERS: usize = 6;
     for i in 0..DOWN_ORDERS {
         let (status, body) = hub
-            .post(CUSTOMER_KEY, "/v1/orders/freight-booking", &freight_order(&format!("DOWN-{i}")))
+            .post(
+                CUSTOMER_KEY,
+                "/v1/orders/freight-booking",
+                &freight_order(&format!("DOWN-{i}")),
+            )
             .await;
         assert_eq!(status, 202, "{body}");
         down_orders.push(body["order_id"].as_str().unwrap().to_owned());
     }
     // The breaker opens after 5 consecutive failures…
-    await_lane(&hub, "freight-ops", "the breaker opening", |l| l["lane"]["breaker_opened"].as_u64() >= Some(1)).await;
+    await_lane(&hub, "freight-ops", "the breaker opening", |l| {
+        l["lane"]["breaker_opened"].as_u64() >= Some(1)
+    })
+    .await;
     // …while the healthy target keeps delivering.
     for i in 0..50 {
         let (status, _) = hub
-            .post(CUSTOMER_KEY, "/v1/orders/freight-booking", &freight_order(&format!("UP-{i}")))
+            .post(
+                CUSTOMER_KEY,
+                "/v1/orders/freight-booking",
+                &freight_order(&format!("UP-{i}")),
+            )
             .await;
         assert_eq!(status, 202);
     }
     healthy
-        .wait_until("50 bookings on the healthy target", Duration::from_secs(60), |l| l.bookings.len() == 50)
+        .wait_until("50 bookings on the healthy target", Duration::from_secs(60), |l| {
+            l.bookings.len() == 50
+        })
         .await;
     let during = lane(&hub, "freight-ops").await;
     assert_eq!(during["lane"]["degraded"], true, "{during}");
     // half-open probes fail and the breaker opens again, twice
-    await_lane(&hub, "freight-ops", "two failed probes", |l| l["lane"]["breaker_opened"].as_u64() >= Some(3)).await;
+    await_lane(&hub, "freight-ops", "two failed probes", |l| {
+        l["lane"]["breaker_opened"].as_u64() >= Some(3)
+    })
+    .await;
     let failed_while_down = down.with(|l| l.log.len());
     assert!(
         failed_while_down < 30,
@@ -336,8 +382,10 @@ target = "backup-ops"
 
     // The OPS comes back: everything is delivered, the breaker closes.
     down.set_mode(Mode::Book);
-    down.wait_until("every booking after the outage", Duration::from_secs(60), |l| l.bookings.len() == DOWN_ORDERS)
-        .await;
+    down.wait_until("every booking after the outage", Duration::from_secs(60), |l| {
+        l.bookings.len() == DOWN_ORDERS
+    })
+    .await;
     await_lane(&hub, "freight-ops", "the breaker closing and all jobs done", |l| {
         l["lane"]["breaker"] == "closed" && l["jobs"]["done"] == DOWN_ORDERS
     })
@@ -351,7 +399,11 @@ target = "backup-ops"
         .fetch_all(&pool)
         .await
         .unwrap();
-    assert!(rows.len() > DOWN_ORDERS, "first attempts and failed probes: {}", rows.len());
+    assert!(
+        rows.len() > DOWN_ORDERS,
+        "first attempts and failed probes: {}",
+        rows.len()
+    );
     let mut highest_attempt = 0;
     for row in rows {
         let at: chrono::DateTime<chrono::Utc> = row.get::<String, _>("at").parse().unwrap();
@@ -359,7 +411,10 @@ target = "backup-ops"
         let attempt = detail["attempt"].as_u64().unwrap();
         let retry_at: chrono::DateTime<chrono::Utc> = detail["retry_at"].as_str().unwrap().parse().unwrap();
         let floor = (100 * 2_i64.pow(attempt as u32 - 1)).min(1000) / 2;
-        assert!((retry_at - at).num_milliseconds() >= floor - 1, "attempt {attempt}: {detail}");
+        assert!(
+            (retry_at - at).num_milliseconds() >= floor - 1,
+            "attempt {attempt}: {detail}"
+        );
         assert_eq!(detail["error_kind"], "unavailable");
         highest_attempt = highest_attempt.max(attempt);
     }
@@ -371,36 +426,39 @@ target = "backup-ops"
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_letter_is_listed_shown_and_replayed_to_delivery() {
-    let dir = temp_dir("dlq");
     let ops = Ops::start().await;
     ops.set_mode(Mode::Refuse);
-    let url = fresh_database(false, &dir).await;
-    let config = write_config(
-        &dir,
-        &url,
-        "dlq",
-        &[TargetSpec {
-            name: "freight-ops",
-            base_url: ops.base_url(),
-            extra: "",
-        }],
-        FREIGHT_ROUTE,
-    );
+    let (config, url) = single_target("dlq", &ops, "").await;
     let hub = HubProcess::start(&config, free_port()).await;
     let mut ids = Vec::new();
     for i in 0..3 {
         let (status, body) = hub
-            .post(CUSTOMER_KEY, "/v1/orders/freight-booking", &freight_order(&format!("DLQ-{i}")))
+            .post(
+                CUSTOMER_KEY,
+                "/v1/orders/freight-booking",
+                &freight_order(&format!("DLQ-{i}")),
+            )
             .await;
         assert_eq!(status, 202);
         ids.push(body["order_id"].as_str().unwrap().to_owned());
     }
     // 400 "cannot read" is permanent: parked at once, not retried.
     let pool = database(&url).await;
-    await_count(&pool, "SELECT COUNT(*) FROM dispatch_jobs WHERE state = 'dead'", 3, Duration::from_secs(30)).await;
+    await_count(
+        &pool,
+        "SELECT COUNT(*) FROM dispatch_jobs WHERE state = 'dead'",
+        3,
+        Duration::from_secs(30),
+    )
+    .await;
     assert_eq!(ops.with(|l| l.log.len()), 3, "permanent failures are not retried");
 
-    let (status, list) = hub.get(OPERATOR_KEY, "/v1/dead-letters?target=freight-ops&error_kind=plugin-permanent").await;
+    let (status, list) = hub
+        .get(
+            OPERATOR_KEY,
+            "/v1/dead-letters?target=freight-ops&error_kind=plugin-permanent",
+        )
+        .await;
     assert_eq!(status, 200, "{list}");
     let letters = list["items"].as_array().unwrap();
     assert_eq!(letters.len(), 3, "{list}");
@@ -418,7 +476,12 @@ async fn a_dead_letter_is_listed_shown_and_replayed_to_delivery() {
     // The CLI sees the same letters.
     let cli = support::hub(&["dlq", "list", "--database", &url]);
     assert!(cli.status.success(), "{}", String::from_utf8_lossy(&cli.stderr));
-    assert_eq!(support::stdout(&cli).matches("plugin-permanent").count(), 3, "{}", support::stdout(&cli));
+    assert_eq!(
+        support::stdout(&cli).matches("plugin-permanent").count(),
+        3,
+        "{}",
+        support::stdout(&cli)
+    );
 
     // The OPS is fixed; one replay through the API, the rest in bulk through the CLI.
     ops.set_mode(Mode::Book);
@@ -430,19 +493,55 @@ async fn a_dead_letter_is_listed_shown_and_replayed_to_delivery() {
         .await
         .unwrap();
     assert_eq!(response.status().as_u16(), 202);
-    ops.wait_until("the replayed order", Duration::from_secs(30), |l| l.bookings.len() == 1).await;
-    let cli = support::hub(&["dlq", "replay", "--all", "--target", "freight-ops", "--database", &url, "--as", "wang"]);
+    ops.wait_until("the replayed order", Duration::from_secs(30), |l| l.bookings.len() == 1)
+        .await;
+    let cli = support::hub(&[
+        "dlq",
+        "replay",
+        "--all",
+        "--target",
+        "freight-ops",
+        "--database",
+        &url,
+        "--as",
+        "wang",
+    ]);
     assert!(cli.status.success(), "{}", String::from_utf8_lossy(&cli.stderr));
-    assert!(support::stdout(&cli).contains("replayed 2 of 2"), "{}", support::stdout(&cli));
-    ops.wait_until("all three booked", Duration::from_secs(30), |l| l.bookings.len() == 3).await;
-    await_count(&pool, "SELECT COUNT(*) FROM orders WHERE status = 'accepted'", 3, Duration::from_secs(30)).await;
+    assert!(
+        support::stdout(&cli).contains("replayed 2 of 2"),
+        "{}",
+        support::stdout(&cli)
+    );
+    ops.wait_until("all three booked", Duration::from_secs(30), |l| l.bookings.len() == 3)
+        .await;
+    await_count(
+        &pool,
+        "SELECT COUNT(*) FROM orders WHERE status = 'accepted'",
+        3,
+        Duration::from_secs(30),
+    )
+    .await;
 
     let (_, order) = hub.get(OPERATOR_KEY, &format!("/v1/orders/{}", ids[0])).await;
-    let kinds: Vec<&str> = order["timeline"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    let kinds: Vec<&str> = order["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
     let tail = &kinds[kinds.len() - 3..];
     assert_eq!(tail, ["failed", "replayed", "accepted"], "{kinds:?}");
-    let replayed = order["timeline"].as_array().unwrap().iter().find(|e| e["kind"] == "replayed").unwrap();
-    assert_eq!(replayed["detail"]["failed_on_plugin_versions"], json!(["1.0.0"]), "{replayed}");
+    let replayed = order["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "replayed")
+        .unwrap();
+    assert_eq!(
+        replayed["detail"]["failed_on_plugin_versions"],
+        json!(["1.0.0"]),
+        "{replayed}"
+    );
     // A second replay of a delivered job is refused.
     let again = hub
         .client
@@ -457,37 +556,35 @@ async fn a_dead_letter_is_listed_shown_and_replayed_to_delivery() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replies_are_correlated_unmatched_ones_kept_and_missed_deadlines_recorded() {
-    let dir = temp_dir("replies");
     let ops = Ops::start().await;
     ops.set_mode(Mode::Queue);
-    let url = fresh_database(false, &dir).await;
-    let token_file = dir.join("callback-token");
+    let token_file = temp_dir("replies-token").join("callback-token");
     std::fs::write(&token_file, "cb-s3cret\n").unwrap();
     let extra = format!(
         "reply_within_ms = 1000\ncallback_token = {{ file = \"{}\" }}",
         token_file.display()
     );
-    let config = write_config(
-        &dir,
-        &url,
-        "replies",
-        &[TargetSpec {
-            name: "freight-ops",
-            base_url: ops.base_url(),
-            extra: &extra,
-        }],
-        FREIGHT_ROUTE,
-    );
+    let (config, url) = single_target("replies", &ops, &extra).await;
     let hub = HubProcess::start(&config, free_port()).await;
     let mut ids = Vec::new();
     for i in 0..2 {
         let (_, body) = hub
-            .post(CUSTOMER_KEY, "/v1/orders/freight-booking", &freight_order(&format!("REPLY-{i}")))
+            .post(
+                CUSTOMER_KEY,
+                "/v1/orders/freight-booking",
+                &freight_order(&format!("REPLY-{i}")),
+            )
             .await;
         ids.push(body["order_id"].as_str().unwrap().to_owned());
     }
     let pool = database(&url).await;
-    await_count(&pool, "SELECT COUNT(*) FROM orders WHERE status = 'submitted'", 2, Duration::from_secs(30)).await;
+    await_count(
+        &pool,
+        "SELECT COUNT(*) FROM orders WHERE status = 'submitted'",
+        2,
+        Duration::from_secs(30),
+    )
+    .await;
     let mut tracking = Vec::new();
     for id in &ids {
         let row = sqlx::query("SELECT correlation_id FROM reply_ledger WHERE order_id = $1")
@@ -507,13 +604,18 @@ async fn replies_are_correlated_unmatched_ones_kept_and_missed_deadlines_recorde
         async move { support::hub_process::read(request.send().await.unwrap()).await }
     };
     // The OPS confirms the first order (Chinese remarks survive).
-    let confirm = json!({ "trackingId": tracking[0], "bookingNo": "FO-9", "status": "CONFIRMED", "remarks": "已确认 李娜" });
+    let confirm =
+        json!({ "trackingId": tracking[0], "bookingNo": "FO-9", "status": "CONFIRMED", "remarks": "已确认 李娜" });
     let (status, report) = callback("wrong-token", confirm.clone()).await;
     assert_eq!(status, 401, "{report}");
     let (status, report) = callback("cb-s3cret", confirm.clone()).await;
     assert_eq!((status, report["applied"].as_u64()), (202, Some(1)), "{report}");
     let (status, report) = callback("cb-s3cret", confirm).await;
-    assert_eq!((status, report["duplicates"].as_u64()), (202, Some(1)), "the same report twice adds nothing");
+    assert_eq!(
+        (status, report["duplicates"].as_u64()),
+        (202, Some(1)),
+        "the same report twice adds nothing"
+    );
     let (_, order) = hub.get(CUSTOMER_KEY, &format!("/v1/orders/{}", ids[0])).await;
     assert_eq!(order["status"], "accepted", "{order}");
     assert!(order.to_string().contains("已确认 李娜"), "{order}");
@@ -537,11 +639,21 @@ async fn replies_are_correlated_unmatched_ones_kept_and_missed_deadlines_recorde
         if !overdue["items"].as_array().unwrap().is_empty() {
             break overdue;
         }
-        assert!(tokio::time::Instant::now() < deadline, "no missed reply deadline recorded");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no missed reply deadline recorded"
+        );
     };
     assert_eq!(overdue["items"][0]["order_id"], ids[1].as_str(), "{overdue}");
     let (_, order) = hub.get(CUSTOMER_KEY, &format!("/v1/orders/{}", ids[1])).await;
-    assert!(order["timeline"].as_array().unwrap().iter().any(|e| e["kind"] == "reply-overdue"), "{order}");
+    assert!(
+        order["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "reply-overdue"),
+        "{order}"
+    );
     assert!(hub.terminate().await.success());
 }
 
@@ -564,14 +676,28 @@ async fn two_hubs_on_postgres_share_the_work_and_take_over_from_a_dead_one() {
     for i in 0..300 {
         let hub = if i % 2 == 0 { &a } else { &b };
         let (status, _) = hub
-            .post(CUSTOMER_KEY, "/v1/orders/freight-booking", &freight_order(&format!("TWO-{i}")))
+            .post(
+                CUSTOMER_KEY,
+                "/v1/orders/freight-booking",
+                &freight_order(&format!("TWO-{i}")),
+            )
             .await;
         assert_eq!(status, 202);
     }
-    ops.wait_until("300 bookings", Duration::from_secs(120), |l| l.bookings.len() == 300).await;
+    ops.wait_until("300 bookings", Duration::from_secs(120), |l| l.bookings.len() == 300)
+        .await;
     let pool = database(&url).await;
-    await_count(&pool, "SELECT COUNT(*) FROM orders WHERE status = 'accepted'", 300, Duration::from_secs(60)).await;
-    assert!(ops.with(|l| l.requests.values().all(|n| *n == 1)), "SKIP LOCKED: no job was taken by both nodes");
+    await_count(
+        &pool,
+        "SELECT COUNT(*) FROM orders WHERE status = 'accepted'",
+        300,
+        Duration::from_secs(60),
+    )
+    .await;
+    assert!(
+        ops.with(|l| l.requests.values().all(|n| *n == 1)),
+        "SKIP LOCKED: no job was taken by both nodes"
+    );
     let by_node: BTreeMap<String, i64> = sqlx::query("SELECT node, COUNT(*) AS n FROM dispatch_attempts GROUP BY node")
         .fetch_all(&pool)
         .await
@@ -585,11 +711,19 @@ async fn two_hubs_on_postgres_share_the_work_and_take_over_from_a_dead_one() {
     let (_, targets) = a.get(OPERATOR_KEY, "/v1/targets").await;
     let poller = targets["pollers"]["node"].as_str().unwrap().to_owned();
     let token_before = targets["pollers"]["token"].as_i64().unwrap();
-    let (victim, survivor, survivor_name) = if poller == "node-a" { (a, b, "node-b") } else { (b, a, "node-a") };
+    let (victim, survivor, survivor_name) = if poller == "node-a" {
+        (a, b, "node-b")
+    } else {
+        (b, a, "node-a")
+    };
     ops.set_gate(false);
     for i in 0..40 {
         let (status, _) = survivor
-            .post(CUSTOMER_KEY, "/v1/orders/freight-booking", &freight_order(&format!("TAKEOVER-{i}")))
+            .post(
+                CUSTOMER_KEY,
+                "/v1/orders/freight-booking",
+                &freight_order(&format!("TAKEOVER-{i}")),
+            )
             .await;
         assert_eq!(status, 202);
     }
@@ -602,8 +736,15 @@ async fn two_hubs_on_postgres_share_the_work_and_take_over_from_a_dead_one() {
     .await;
     victim.kill9().await;
     ops.set_gate(true);
-    ops.wait_until("340 bookings", Duration::from_secs(120), |l| l.bookings.len() == 340).await;
-    await_count(&pool, "SELECT COUNT(*) FROM orders WHERE status = 'accepted'", 340, Duration::from_secs(60)).await;
+    ops.wait_until("340 bookings", Duration::from_secs(120), |l| l.bookings.len() == 340)
+        .await;
+    await_count(
+        &pool,
+        "SELECT COUNT(*) FROM orders WHERE status = 'accepted'",
+        340,
+        Duration::from_secs(60),
+    )
+    .await;
     // the dead node's leases expired and the survivor finished its jobs
     let finished_by_survivor: i64 = sqlx::query(
         "SELECT COUNT(DISTINCT a.job_id) FROM dispatch_attempts a JOIN dispatch_jobs j ON j.id = a.job_id \
@@ -614,7 +755,10 @@ async fn two_hubs_on_postgres_share_the_work_and_take_over_from_a_dead_one() {
     .await
     .unwrap()
     .get(0);
-    assert_eq!(finished_by_survivor, 40, "every takeover order was finished by the survivor");
+    assert_eq!(
+        finished_by_survivor, 40,
+        "every takeover order was finished by the survivor"
+    );
     // …and the pollers moved to the survivor, under a new fencing token.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let mut tick = tokio::time::interval(Duration::from_millis(100));
@@ -622,10 +766,64 @@ async fn two_hubs_on_postgres_share_the_work_and_take_over_from_a_dead_one() {
         tick.tick().await;
         let (_, targets) = survivor.get(OPERATOR_KEY, "/v1/targets").await;
         if targets["pollers"]["node"] == survivor_name {
-            assert!(targets["pollers"]["token"].as_i64().unwrap() > token_before, "{targets}");
+            assert!(
+                targets["pollers"]["token"].as_i64().unwrap() > token_before,
+                "{targets}"
+            );
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "the poller did not move: {targets}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the poller did not move: {targets}"
+        );
     }
     assert!(survivor.terminate().await.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_gives_unfinished_jobs_back_to_the_outbox_uncounted() {
+    let ops = Ops::start().await;
+    let (config, url) = single_target("drain", &ops, "").await;
+    let hub = HubProcess::start(&config, free_port()).await;
+    ops.set_gate(false); // the OPS hangs: the job stays in flight
+    let (status, body) = hub
+        .post(CUSTOMER_KEY, "/v1/orders/freight-booking", &freight_order("DRAIN-1"))
+        .await;
+    assert_eq!(status, 202);
+    let order_id = body["order_id"].as_str().unwrap().to_owned();
+    let pool = database(&url).await;
+    await_count(
+        &pool,
+        "SELECT COUNT(*) FROM dispatch_jobs WHERE state = 'leased'",
+        1,
+        Duration::from_secs(30),
+    )
+    .await;
+
+    // SIGTERM: the grace period (2 s) passes, the job goes back, the hub exits cleanly.
+    assert!(hub.terminate().await.success());
+    let row = sqlx::query("SELECT state, attempts, lease_owner FROM dispatch_jobs WHERE order_id = $1")
+        .bind(&order_id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(row.get::<String, _>("state"), "pending");
+    assert_eq!(
+        row.get::<i64, _>("attempts"),
+        0,
+        "an attempt cut short by shutdown is not counted"
+    );
+    assert_eq!(row.get::<Option<String>, _>("lease_owner"), None);
+
+    // The next start delivers it.
+    ops.set_gate(true);
+    let hub = HubProcess::start(&config, free_port()).await;
+    await_count(
+        &pool,
+        "SELECT COUNT(*) FROM orders WHERE status = 'accepted'",
+        1,
+        Duration::from_secs(30),
+    )
+    .await;
+    assert!(hub.terminate().await.success());
 }

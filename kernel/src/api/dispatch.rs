@@ -90,7 +90,9 @@ pub async fn show_dead_letter(
         .timeline(&letter.order_id)
         .await
         .map_err(|e| store_failure(&e))?;
-    Ok(Json(json!({ "dead_letter": letter, "attempts": attempts, "timeline": timeline })))
+    Ok(Json(
+        json!({ "dead_letter": letter, "attempts": attempts, "timeline": timeline }),
+    ))
 }
 
 /// `POST /v1/dead-letters/{job_id}/replay`.
@@ -108,7 +110,10 @@ pub async fn replay_dead_letter(
             "no dead letter '{job_id}' (it may have been replayed already)"
         )));
     }
-    Ok((StatusCode::ACCEPTED, Json(json!({ "job_id": job_id, "replayed": true }))))
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "job_id": job_id, "replayed": true })),
+    ))
 }
 
 /// `POST /v1/dead-letters/replay` with a filter body (`{}` = all).
@@ -126,9 +131,15 @@ pub async fn replay_dead_letters(
             format!("expected a filter with target, line, since, until, error_kind: {error}"),
         )
     })?;
-    let report = dlq::replay_matching(&state.store, state.plugins.as_deref(), &filter, &caller.actor(), |_, _| {})
-        .await
-        .map_err(|e| store_failure(&e))?;
+    let report = dlq::replay_matching(
+        &state.store,
+        state.plugins.as_deref(),
+        &filter,
+        &caller.actor(),
+        |_, _| {},
+    )
+    .await
+    .map_err(|e| store_failure(&e))?;
     tracing::info!(operator = %caller.id, ?filter, replayed = report.replayed, "bulk dead-letter replay");
     Ok((StatusCode::ACCEPTED, Json(json!(report))))
 }
@@ -190,10 +201,7 @@ pub async fn unmatched_replies(
 }
 
 /// `GET /v1/replies/overdue`: orders whose OPS missed the reply deadline.
-pub async fn overdue_replies(
-    State(state): State<AppState>,
-    Caller(caller): Caller,
-) -> Result<Json<Value>, ApiProblem> {
+pub async fn overdue_replies(State(state): State<AppState>, Caller(caller): Caller) -> Result<Json<Value>, ApiProblem> {
     require_operator(&caller, "inspect replies")?;
     let overdue = state
         .store
@@ -228,7 +236,11 @@ pub async fn callback(
         }
         _ => false,
     };
-    let replies = state.replies.as_ref().filter(|_| authorized).ok_or_else(ApiProblem::unauthorized)?;
+    let replies = state
+        .replies
+        .as_ref()
+        .filter(|_| authorized)
+        .ok_or_else(ApiProblem::unauthorized)?;
     let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let message = Inbound {
         source: InboundSource::HttpCallback,

@@ -112,7 +112,14 @@ pub fn run(args: DlqArgs) -> Result<ExitCode> {
                 let operator = operator
                     .or_else(|| std::env::var("USER").ok())
                     .unwrap_or_else(|| "cli".to_owned());
-                replay(&store, job_ids, all, filter.into(), Actor::Staff(format!("cli:{operator}"))).await?
+                replay(
+                    &store,
+                    job_ids,
+                    all,
+                    filter.into(),
+                    Actor::Staff(format!("cli:{operator}")),
+                )
+                .await?
             }
         };
         store.close().await;
@@ -162,13 +169,25 @@ async fn show(store: &Store, job_id: &str, json: bool) -> Result<ExitCode> {
     println!("job       {}", letter.job_id);
     println!("order     {} (tenant {})", letter.order_id, letter.tenant);
     println!("target    {} (line {})", letter.target, letter.line);
-    println!("dead at   {} after {} attempt(s), {} replay(s) before", letter.dead_at, letter.attempts, letter.replays);
-    println!("error     {}: {}", letter.error_kind.as_deref().unwrap_or("-"), letter.error.as_deref().unwrap_or("-"));
+    println!(
+        "dead at   {} after {} attempt(s), {} replay(s) before",
+        letter.dead_at, letter.attempts, letter.replays
+    );
+    println!(
+        "error     {}: {}",
+        letter.error_kind.as_deref().unwrap_or("-"),
+        letter.error.as_deref().unwrap_or("-")
+    );
     println!("attempts:");
     let mut expected = (0, 1);
     for attempt in &attempts {
         if attempt.round == expected.0 && attempt.attempt > expected.1 {
-            println!("  round {} attempts {}..{}: no record (the worker stopped; its lease expired)", attempt.round, expected.1, attempt.attempt - 1);
+            println!(
+                "  round {} attempts {}..{}: no record (the worker stopped; its lease expired)",
+                attempt.round,
+                expected.1,
+                attempt.attempt - 1
+            );
         }
         println!(
             "  round {} #{:<2} {} → {}  {}@{} on {}: {}{}",
@@ -201,7 +220,11 @@ async fn replay(
         eprintln!("name the jobs to replay, or use --all with filters (hub dlq list shows them)");
         return Ok(ExitCode::from(2));
     }
-    let ids = if all { dlq::matching(store, &filter).await? } else { job_ids };
+    let ids = if all {
+        dlq::matching(store, &filter).await?
+    } else {
+        job_ids
+    };
     let bar = ProgressBar::new(ids.len() as u64);
     bar.set_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} replayed ({eta} left)")
@@ -217,9 +240,16 @@ async fn replay(
         bar.inc(1);
     }
     bar.finish_and_clear();
-    println!("replayed {replayed} of {} dead letter(s); a running hub delivers them now", ids.len());
+    println!(
+        "replayed {replayed} of {} dead letter(s); a running hub delivers them now",
+        ids.len()
+    );
     for id in &missing {
         println!("not a dead letter (any more): {id}");
     }
-    Ok(if missing.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if missing.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

@@ -287,11 +287,18 @@ mod tests {
 
         let third = job(3);
         let (finish, _) = attempt(&third, &retry).conclude(Err(unavailable(None)));
-        let JobFinish::Dead { events, attempt: record } = finish else {
+        let JobFinish::Dead {
+            events,
+            attempt: record,
+        } = finish
+        else {
             panic!("expected a dead letter")
         };
         assert_eq!(record.outcome, "dead");
-        assert_eq!(events[0].detail.as_ref().map(|d| d["retries_exhausted"].clone()), Some(json!(true)));
+        assert_eq!(
+            events[0].detail.as_ref().map(|d| d["retries_exhausted"].clone()),
+            Some(json!(true))
+        );
     }
 
     #[test]

@@ -94,7 +94,11 @@ mod tests {
             let base = policy.base_delay(attempt);
             for _ in 0..50 {
                 let delay = policy.delay(attempt, None);
-                assert!(delay >= base / 2 && delay <= base, "{delay:?} outside [{:?}, {base:?}]", base / 2);
+                assert!(
+                    delay >= base / 2 && delay <= base,
+                    "{delay:?} outside [{:?}, {base:?}]",
+                    base / 2
+                );
             }
         }
     }
@@ -121,7 +125,21 @@ mod tests {
         assert!(policy.may_retry(1));
         assert!(policy.may_retry(2));
         assert!(!policy.may_retry(3));
-        assert!(RetryPolicy { max_attempts: 0, ..RetryPolicy::default() }.check().is_err());
-        assert!(RetryPolicy { multiplier: 0.5, ..RetryPolicy::default() }.check().is_err());
+        assert!(
+            RetryPolicy {
+                max_attempts: 0,
+                ..RetryPolicy::default()
+            }
+            .check()
+            .is_err()
+        );
+        assert!(
+            RetryPolicy {
+                multiplier: 0.5,
+                ..RetryPolicy::default()
+            }
+            .check()
+            .is_err()
+        );
     }
 }

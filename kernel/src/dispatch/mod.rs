@@ -88,7 +88,9 @@ pub struct Dispatcher {
 
 impl std::fmt::Debug for Dispatcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Dispatcher").field("node", &self.inner.node).finish_non_exhaustive()
+        f.debug_struct("Dispatcher")
+            .field("node", &self.inner.node)
+            .finish_non_exhaustive()
     }
 }
 
@@ -164,7 +166,10 @@ impl Dispatcher {
     }
 
     fn held(&self) -> std::sync::MutexGuard<'_, HashMap<String, LeasedJob>> {
-        self.inner.held.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.inner
+            .held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Takes and runs jobs until `shutdown` is cancelled, then drains.
@@ -351,12 +356,17 @@ impl Dispatcher {
                 target = %job.target,
                 "the job's lease was lost meanwhile (another node holds it); this attempt's outcome is not recorded"
             ),
-            Err(error) => tracing::warn!(order_id = %job.order_id, %error, "cannot record the delivery outcome; the job will be taken again"),
+            Err(error) => {
+                tracing::warn!(order_id = %job.order_id, %error, "cannot record the delivery outcome; the job will be taken again")
+            }
         }
     }
 
     /// The plugin call for a job: `(result, plugin name, version)`.
-    async fn call(&self, job: &LeasedJob) -> Result<(Result<crate::sandbox::Outcome, CallError>, String, String), String> {
+    async fn call(
+        &self,
+        job: &LeasedJob,
+    ) -> Result<(Result<crate::sandbox::Outcome, CallError>, String, String), String> {
         let call = self
             .inner
             .plugins
@@ -390,7 +400,11 @@ impl Dispatcher {
         let grace = Duration::from_millis(self.inner.settings.shutdown_grace_ms);
         let in_flight = tasks.len();
         if in_flight > 0 {
-            tracing::info!(in_flight, grace_ms = grace.as_millis() as u64, "dispatcher stopping: finishing jobs in flight");
+            tracing::info!(
+                in_flight,
+                grace_ms = grace.as_millis() as u64,
+                "dispatcher stopping: finishing jobs in flight"
+            );
         }
         let finished = tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
         if finished.is_err() {
@@ -404,7 +418,9 @@ impl Dispatcher {
             }
             match self.inner.store.finish_job(job, JobFinish::Release).await {
                 Ok(_) => {}
-                Err(error) => tracing::warn!(order_id = %job.order_id, %error, "cannot give a job back; its lease will expire"),
+                Err(error) => {
+                    tracing::warn!(order_id = %job.order_id, %error, "cannot give a job back; its lease will expire")
+                }
             }
         }
         tracing::info!(released = left.len(), "dispatcher stopped");

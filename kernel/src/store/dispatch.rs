@@ -288,12 +288,14 @@ impl Store {
         let (mut tx, _guard) = self.begin_write().await?;
         let until = later(lease);
         for (id, token) in jobs {
-            sqlx::query("UPDATE dispatch_jobs SET lease_until = $1 WHERE id = $2 AND lease_token = $3 AND state = 'leased'")
-                .bind(&until)
-                .bind(id)
-                .bind(token)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "UPDATE dispatch_jobs SET lease_until = $1 WHERE id = $2 AND lease_token = $3 AND state = 'leased'",
+            )
+            .bind(&until)
+            .bind(id)
+            .bind(token)
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(())

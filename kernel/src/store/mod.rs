@@ -149,7 +149,11 @@ pub fn now() -> String {
 /// The stored form of `now + offset`.
 pub fn later(offset: Duration) -> String {
     let offset = chrono::Duration::from_std(offset).unwrap_or(chrono::Duration::MAX);
-    format_time(chrono::Utc::now().checked_add_signed(offset).unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC))
+    format_time(
+        chrono::Utc::now()
+            .checked_add_signed(offset)
+            .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC),
+    )
 }
 
 pub fn format_time(time: chrono::DateTime<chrono::Utc>) -> String {

@@ -309,7 +309,9 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await?;
         tx.commit().await?;
-        row.map(|row| row.try_get("token")).transpose().map_err(StoreError::from)
+        row.map(|row| row.try_get("token"))
+            .transpose()
+            .map_err(StoreError::from)
     }
 
     /// Gives the lease up at once (clean shutdown), so another node need not wait for it to expire.

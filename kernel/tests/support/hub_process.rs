@@ -47,13 +47,17 @@ pub async fn fresh_database(postgres: bool, dir: &Path) -> String {
     if !postgres {
         return format!("sqlite:{}", dir.join("hub.db").display());
     }
-    let admin = std::env::var("HUB_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let admin =
+        std::env::var("HUB_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
     let name = format!("hub_t_{}", uuid::Uuid::now_v7().simple());
     sqlx::any::install_default_drivers();
     let pool = sqlx::AnyPool::connect(&admin)
         .await
         .unwrap_or_else(|e| panic!("PostgreSQL at {admin}: {e}"));
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&pool).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&pool)
+        .await
+        .unwrap();
     pool.close().await;
     let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap();
     format!("{base}/{name}")
@@ -106,7 +110,10 @@ impl HubProcess {
     /// SIGKILL: no drain, no goodbye — a crash.
     pub async fn kill9(mut self) {
         self.child.kill().unwrap();
-        tokio::task::spawn_blocking(move || self.child.wait()).await.unwrap().unwrap();
+        tokio::task::spawn_blocking(move || self.child.wait())
+            .await
+            .unwrap()
+            .unwrap();
     }
 
     /// SIGTERM and wait for the exit (graceful shutdown).
@@ -160,5 +167,9 @@ pub fn freight_order(reference: &str) -> Value {
 /// `SELECT` helpers on the hub's own database (read-only checks).
 pub async fn database(url: &str) -> sqlx::AnyPool {
     sqlx::any::install_default_drivers();
-    sqlx::any::AnyPoolOptions::new().max_connections(2).connect(url).await.unwrap()
+    sqlx::any::AnyPoolOptions::new()
+        .max_connections(2)
+        .connect(url)
+        .await
+        .unwrap()
 }

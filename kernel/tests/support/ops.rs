@@ -119,7 +119,11 @@ impl Ops {
     }
 }
 
-async fn book(State(shared): State<Arc<Shared>>, headers: HeaderMap, Json(body): Json<Value>) -> (StatusCode, Json<Value>) {
+async fn book(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> (StatusCode, Json<Value>) {
     let mut gate = shared.gate.subscribe();
     let _ = gate.wait_for(|open| *open).await;
     let key = headers
