@@ -9,10 +9,11 @@
 //! How: for each backend (a fresh SQLite file, a fresh PostgreSQL database)
 //! and for 1, 4 and 16 targets (`t00`…`t15`, each the `probe` test guest
 //! 1.0.0, built by `scripts/build-plugins` into `plugins/dist-testing` and
-//! copied alone into a scratch plugin directory), the outbox is filled first — `BENCH_JOBS` queued orders, round-robin over
-//! the targets, each with its job in the same transaction, as intake writes
-//! them — then the dispatcher starts and the clock runs until every job is
-//! `done` (polled every 20 ms). Plugin start-up and filling are not timed.
+//! copied alone into a scratch plugin directory), the outbox is filled
+//! first — `BENCH_JOBS` queued orders, round-robin over the targets, each
+//! with its job in the same transaction, as intake writes them — then the
+//! dispatcher starts and the clock runs until every job is `done` (polled
+//! every 20 ms). Plugin start-up and filling are not timed.
 //!
 //! The probe runs its `snoop` behaviour: its default (`echo`) POSTs to the
 //! target's HTTP endpoint and, with no endpoint, fails as denied — a dead
