@@ -395,7 +395,7 @@ target = "backup-ops"
     // half of min(100 ms × 2^(n-1), 1 s) later (equal jitter), the probe
     // retries included.
     let pool = database(&url).await;
-    let rows = sqlx::query("SELECT at, detail FROM order_events WHERE kind = 'attempt-failed'")
+    let rows = sqlx::query("SELECT detail FROM order_events WHERE kind = 'attempt-failed'")
         .fetch_all(&pool)
         .await
         .unwrap();
@@ -406,8 +406,8 @@ target = "backup-ops"
     );
     let mut highest_attempt = 0;
     for row in rows {
-        let at: chrono::DateTime<chrono::Utc> = row.get::<String, _>("at").parse().unwrap();
         let detail: Value = serde_json::from_str(&row.get::<String, _>("detail")).unwrap();
+        let at: chrono::DateTime<chrono::Utc> = detail["failed_at"].as_str().unwrap().parse().unwrap();
         let attempt = detail["attempt"].as_u64().unwrap();
         let retry_at: chrono::DateTime<chrono::Utc> = detail["retry_at"].as_str().unwrap().parse().unwrap();
         let floor = (100 * 2_i64.pow(attempt as u32 - 1)).min(1000) / 2;

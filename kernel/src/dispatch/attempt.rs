@@ -136,6 +136,8 @@ impl Attempt<'_> {
         if error.is_retryable() && self.retry.may_retry(self.job.attempt) {
             let delay = self.retry.delay(self.job.attempt, error.retry_after());
             let available_at = later(delay);
+            // the event's own time is the commit's, which may lag behind
+            detail["failed_at"] = json!(crate::store::now());
             detail["retry_at"] = json!(available_at);
             detail["retry_after_requested_ms"] = json!(error.retry_after().map(|d| d.as_millis() as u64));
             let finish = JobFinish::Retry {

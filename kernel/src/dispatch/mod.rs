@@ -78,6 +78,8 @@ struct Inner {
     lanes: BTreeMap<String, Lane>,
     /// Jobs this node holds, for lease renewal and release on shutdown.
     held: Mutex<HashMap<String, LeasedJob>>,
+    /// Which target is asked first in the next claim round (fairness).
+    turn: std::sync::atomic::AtomicUsize,
 }
 
 /// The dispatcher of one node; cheap to clone.
@@ -134,6 +136,7 @@ impl Dispatcher {
                 node,
                 lanes,
                 held: Mutex::new(HashMap::new()),
+                turn: std::sync::atomic::AtomicUsize::new(0),
             }),
         }
     }
@@ -190,7 +193,7 @@ impl Dispatcher {
                 match self.claim(free).await {
                     Ok(jobs) => {
                         filled = jobs.len() >= free;
-                        for job in jobs {
+                        for (job, probe) in jobs {
                             let dispatcher = self.clone();
                             let span = tracing::info_span!(
                                 "deliver",
@@ -200,7 +203,7 @@ impl Dispatcher {
                             );
                             tasks.spawn(
                                 async move {
-                                    dispatcher.deliver(&job).await;
+                                    dispatcher.deliver(&job, probe).await;
                                     // not reached when aborted at shutdown: then `drain` gives it back
                                     dispatcher.held().remove(&job.id);
                                 }
@@ -221,65 +224,60 @@ impl Dispatcher {
         self.drain(tasks).await;
     }
 
-    /// Leases jobs for every target that can take more: all its free slots
-    /// when its breaker is closed, one probe when half-open, none when open.
-    async fn claim(&self, free: usize) -> Result<Vec<LeasedJob>, crate::store::StoreError> {
-        let mut open_targets = Vec::new();
-        let mut probes = Vec::new();
-        // Never lease more than the eligible targets can start now: a job
-        // waiting for a slot here is a job another node could be running.
-        let mut startable = 0;
+    /// Leases jobs for every target that can take more: as many as its free
+    /// slots when its breaker is closed, one probe when half-open, none
+    /// when open — and never more than the node's free workers. Per target,
+    /// so a slow target's backlog never fills the workers another target
+    /// could use, and a job never waits here for a slot (another node could
+    /// be running it). Targets take turns being asked first.
+    async fn claim(&self, free: usize) -> Result<Vec<(LeasedJob, bool)>, crate::store::StoreError> {
+        let mut candidates = Vec::new();
         for (name, lane) in &self.inner.lanes {
             let available = lane.permits.available_permits();
             if available == 0 {
                 continue;
             }
             match lane.breaker.admission() {
-                Admission::Any => {
-                    startable += available;
-                    open_targets.push(name.clone());
-                }
-                Admission::Probe => probes.push(name.clone()),
+                Admission::Any => candidates.push((name.clone(), available, false)),
+                Admission::Probe => candidates.push((name.clone(), 1, true)),
                 Admission::None => {}
             }
         }
+        if candidates.is_empty() {
+            return Ok(Vec::new());
+        }
+        let turn = self.inner.turn.fetch_add(1, Ordering::Relaxed) % candidates.len();
+        candidates.rotate_left(turn);
+        let names: Vec<String> = candidates.iter().map(|(name, _, _)| name.clone()).collect();
+        let due = self.inner.store.due_targets(&names).await?;
         let lease = Duration::from_millis(self.inner.settings.lease_ms);
         let mut jobs = Vec::new();
-        for target in probes {
+        for (target, slots, probe) in candidates.into_iter().filter(|(name, _, _)| due.contains(name)) {
+            let limit = slots.min(free.saturating_sub(jobs.len()));
+            if limit == 0 {
+                break;
+            }
             let claimed = self
                 .inner
                 .store
                 .claim_jobs(&ClaimRequest {
                     node: &self.inner.node,
                     targets: std::slice::from_ref(&target),
-                    limit: 1,
+                    limit: u32::try_from(limit).unwrap_or(u32::MAX),
                     lease,
                 })
                 .await?;
-            if !claimed.is_empty()
+            if probe
+                && !claimed.is_empty()
                 && let Some(lane) = self.inner.lanes.get(&target)
             {
                 tracing::info!(target, "circuit breaker half-open: sending one probe");
                 lane.breaker.probe_started();
             }
-            jobs.extend(claimed);
-        }
-        let limit = free.saturating_sub(jobs.len()).min(startable);
-        if limit > 0 && !open_targets.is_empty() {
-            jobs.extend(
-                self.inner
-                    .store
-                    .claim_jobs(&ClaimRequest {
-                        node: &self.inner.node,
-                        targets: &open_targets,
-                        limit: u32::try_from(limit).unwrap_or(u32::MAX),
-                        lease,
-                    })
-                    .await?,
-            );
+            jobs.extend(claimed.into_iter().map(|job| (job, probe)));
         }
         let mut held = self.held();
-        for job in &jobs {
+        for (job, _) in &jobs {
             held.insert(job.id.clone(), job.clone());
         }
         Ok(jobs)
@@ -298,13 +296,21 @@ impl Dispatcher {
 
     /// Runs one job to its recorded end (or leaves its lease to expire
     /// when it cannot even start).
-    async fn deliver(&self, job: &LeasedJob) {
+    async fn deliver(&self, job: &LeasedJob, probe: bool) {
         let Some(lane) = self.inner.lanes.get(&job.target) else {
             return;
         };
         let Ok(_permit) = lane.permits.clone().acquire_owned().await else {
             return;
         };
+        // The breaker may have opened while this job waited for its slot:
+        // give it back untried rather than call an OPS known to be down.
+        if !probe && lane.breaker.state() == BreakerState::Open {
+            if let Err(error) = self.inner.store.finish_job(job, JobFinish::Release).await {
+                tracing::warn!(order_id = %job.order_id, %error, "cannot give a job back; its lease will expire");
+            }
+            return;
+        }
         let started_at = now();
         let (finish, health, plugin) = match self.call(job).await {
             Ok((result, plugin, version)) => {

@@ -197,6 +197,26 @@ impl Store {
             .collect()
     }
 
+    /// Which of `targets` have jobs due now (pending and due, or an expired lease).
+    pub async fn due_targets(&self, targets: &[String]) -> Result<std::collections::BTreeSet<String>, StoreError> {
+        if targets.is_empty() {
+            return Ok(Default::default());
+        }
+        let placeholders: Vec<String> = (0..targets.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "SELECT DISTINCT target FROM dispatch_jobs WHERE \
+             ((state = 'pending' AND available_at <= $1) OR (state = 'leased' AND lease_until < $1)) \
+             AND target IN ({})",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query(&sql).bind(now());
+        for target in targets {
+            query = query.bind(target);
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        rows.iter().map(|row| Ok(row.try_get("target")?)).collect()
+    }
+
     /// Records how a leased job ended. `Ok(false)`: the lease was lost (it
     /// expired and another worker holds the job); nothing was written.
     pub async fn finish_job(&self, job: &LeasedJob, finish: JobFinish) -> Result<bool, StoreError> {
