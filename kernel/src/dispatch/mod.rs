@@ -184,6 +184,7 @@ impl Dispatcher {
         let mut renew = tokio::time::interval(lease / 3);
         renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut tasks: JoinSet<()> = JoinSet::new();
+        let bell = self.inner.store.outbox_bell();
         tracing::info!(node = %self.inner.node, targets = self.inner.lanes.len(), "dispatcher started");
         loop {
             while tasks.try_join_next().is_some() {}
@@ -219,6 +220,7 @@ impl Dispatcher {
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
                 _ = renew.tick() => self.renew(lease).await,
                 () = tokio::time::sleep(idle), if !filled => {}
+                () = bell.notified(), if !filled => {}
             }
         }
         self.drain(tasks).await;

@@ -441,6 +441,7 @@ impl Store {
             .await?;
         append_events(&mut tx, &order_id, events, &at).await?;
         tx.commit().await?;
+        self.outbox_bell.notify_one();
         Ok(true)
     }
 }

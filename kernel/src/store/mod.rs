@@ -63,6 +63,9 @@ pub struct Store {
     backend: Backend,
     /// Serialises write transactions on SQLite (see module docs); `None` on PostgreSQL.
     sqlite_writer: Option<Arc<Mutex<()>>>,
+    /// Rung after a commit that made a job due, so this process's dispatcher
+    /// starts it at once instead of at its next poll (other nodes poll).
+    outbox_bell: Arc<tokio::sync::Notify>,
 }
 
 impl std::fmt::Debug for Store {
@@ -197,7 +200,13 @@ impl Store {
             pool,
             backend,
             sqlite_writer: (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(()))),
+            outbox_bell: Arc::new(tokio::sync::Notify::new()),
         })
+    }
+
+    /// Notified whenever this process queues or replays a job.
+    pub fn outbox_bell(&self) -> Arc<tokio::sync::Notify> {
+        self.outbox_bell.clone()
     }
 
     pub fn backend(&self) -> Backend {
@@ -259,6 +268,9 @@ impl Store {
             enqueue_dispatch(&mut tx, &order.id, &order.line, &order.target, &at).await?;
         }
         tx.commit().await?;
+        if order.status == OrderStatus::Queued {
+            self.outbox_bell.notify_one();
+        }
         Ok(Created::New(order.id.clone()))
     }
 
@@ -350,6 +362,9 @@ impl Store {
             enqueue_dispatch(&mut tx, &decision.order_id, &line, &decision.target, &at).await?;
         }
         tx.commit().await?;
+        if decision.status == OrderStatus::Queued {
+            self.outbox_bell.notify_one();
+        }
         Ok(())
     }
 
