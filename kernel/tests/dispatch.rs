@@ -125,21 +125,35 @@ async fn submit_surviving_restarts(
     }
 }
 
-/// Polls `sql` (one integer column) until it returns `expected`.
-async fn await_count(pool: &sqlx::AnyPool, sql: &str, expected: i64, limit: Duration) {
+/// Re-checks `probe` every 50 ms until it yields `Some`; fails naming
+/// `what` (and the last value seen) after `limit`.
+async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
     let deadline = tokio::time::Instant::now() + limit;
-    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let mut tick = tokio::time::interval(Duration::from_millis(50));
     loop {
         tick.tick().await;
+        match probe().await {
+            Ok(found) => return found,
+            Err(last) => assert!(tokio::time::Instant::now() < deadline, "{what} did not happen: {last}"),
+        }
+    }
+}
+
+/// Polls `sql` (one integer column) until it returns `expected`.
+async fn await_count(pool: &sqlx::AnyPool, sql: &str, expected: i64, limit: Duration) {
+    eventually(&format!("`{sql}` = {expected}"), limit, || async {
         let n: i64 = sqlx::query(sql).fetch_one(pool).await.unwrap().get(0);
         if n == expected {
-            return;
+            Ok(())
+        } else {
+            Err(format!("it is {n}"))
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "`{sql}` is {n}, expected {expected}"
-        );
-    }
+    })
+    .await
 }
 
 async fn crash_test(postgres: bool) {
@@ -282,19 +296,15 @@ async fn lane(hub: &HubProcess, target: &str) -> Value {
 }
 
 async fn await_lane(hub: &HubProcess, target: &str, what: &str, condition: impl Fn(&Value) -> bool) -> Value {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    let mut tick = tokio::time::interval(Duration::from_millis(50));
-    loop {
-        tick.tick().await;
+    eventually(&format!("{target}: {what}"), Duration::from_secs(60), || async {
         let lane = lane(hub, target).await;
         if condition(&lane) {
-            return lane;
+            Ok(lane)
+        } else {
+            Err(lane.to_string())
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{target}: {what} did not happen: {lane}"
-        );
-    }
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -336,15 +346,7 @@ target = "backup-ops"
     // few enough that the half-open probes soon are retries of failed jobs
     const DOWN_ORDERS: usize = 6;
     for i in 0..DOWN_ORDERS {
-        let (status, body) = hub
-            .post(
-                CUSTOMER_KEY,
-                "/v1/orders/freight-booking",
-                &freight_order(&format!("DOWN-{i}")),
-            )
-            .await;
-        assert_eq!(status, 202, "{body}");
-        down_orders.push(body["order_id"].as_str().unwrap().to_owned());
+        down_orders.push(hub.submit_freight(&format!("DOWN-{i}")).await);
     }
     // The breaker opens after 5 consecutive failures…
     await_lane(&hub, "freight-ops", "the breaker opening", |l| {
@@ -353,14 +355,7 @@ target = "backup-ops"
     .await;
     // …while the healthy target keeps delivering.
     for i in 0..50 {
-        let (status, _) = hub
-            .post(
-                CUSTOMER_KEY,
-                "/v1/orders/freight-booking",
-                &freight_order(&format!("UP-{i}")),
-            )
-            .await;
-        assert_eq!(status, 202);
+        hub.submit_freight(&format!("UP-{i}")).await;
     }
     healthy
         .wait_until("50 bookings on the healthy target", Duration::from_secs(60), |l| {
@@ -432,15 +427,7 @@ async fn a_dead_letter_is_listed_shown_and_replayed_to_delivery() {
     let hub = HubProcess::start(&config, free_port()).await;
     let mut ids = Vec::new();
     for i in 0..3 {
-        let (status, body) = hub
-            .post(
-                CUSTOMER_KEY,
-                "/v1/orders/freight-booking",
-                &freight_order(&format!("DLQ-{i}")),
-            )
-            .await;
-        assert_eq!(status, 202);
-        ids.push(body["order_id"].as_str().unwrap().to_owned());
+        ids.push(hub.submit_freight(&format!("DLQ-{i}")).await);
     }
     // 400 "cannot read" is permanent: parked at once, not retried.
     let pool = database(&url).await;
@@ -568,14 +555,7 @@ async fn replies_are_correlated_unmatched_ones_kept_and_missed_deadlines_recorde
     let hub = HubProcess::start(&config, free_port()).await;
     let mut ids = Vec::new();
     for i in 0..2 {
-        let (_, body) = hub
-            .post(
-                CUSTOMER_KEY,
-                "/v1/orders/freight-booking",
-                &freight_order(&format!("REPLY-{i}")),
-            )
-            .await;
-        ids.push(body["order_id"].as_str().unwrap().to_owned());
+        ids.push(hub.submit_freight(&format!("REPLY-{i}")).await);
     }
     let pool = database(&url).await;
     await_count(
@@ -631,19 +611,15 @@ async fn replies_are_correlated_unmatched_ones_kept_and_missed_deadlines_recorde
     assert!(!kept["body"].as_str().unwrap().is_empty());
 
     // The second order's OPS never answers: after 1 s the deadline is missed.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    let mut tick = tokio::time::interval(Duration::from_millis(100));
-    let overdue = loop {
-        tick.tick().await;
+    let overdue = eventually("a missed reply deadline recorded", Duration::from_secs(30), || async {
         let (_, overdue) = hub.get(OPERATOR_KEY, "/v1/replies/overdue").await;
-        if !overdue["items"].as_array().unwrap().is_empty() {
-            break overdue;
+        if overdue["items"].as_array().unwrap().is_empty() {
+            Err(overdue.to_string())
+        } else {
+            Ok(overdue)
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no missed reply deadline recorded"
-        );
-    };
+    })
+    .await;
     assert_eq!(overdue["items"][0]["order_id"], ids[1].as_str(), "{overdue}");
     let (_, order) = hub.get(CUSTOMER_KEY, &format!("/v1/orders/{}", ids[1])).await;
     assert!(
@@ -675,14 +651,7 @@ async fn two_hubs_on_postgres_share_the_work_and_take_over_from_a_dead_one() {
     // Phase 1: 300 orders through both nodes; each is delivered exactly once.
     for i in 0..300 {
         let hub = if i % 2 == 0 { &a } else { &b };
-        let (status, _) = hub
-            .post(
-                CUSTOMER_KEY,
-                "/v1/orders/freight-booking",
-                &freight_order(&format!("TWO-{i}")),
-            )
-            .await;
-        assert_eq!(status, 202);
+        hub.submit_freight(&format!("TWO-{i}")).await;
     }
     ops.wait_until("300 bookings", Duration::from_secs(120), |l| l.bookings.len() == 300)
         .await;
@@ -718,14 +687,7 @@ async fn two_hubs_on_postgres_share_the_work_and_take_over_from_a_dead_one() {
     };
     ops.set_gate(false);
     for i in 0..40 {
-        let (status, _) = survivor
-            .post(
-                CUSTOMER_KEY,
-                "/v1/orders/freight-booking",
-                &freight_order(&format!("TAKEOVER-{i}")),
-            )
-            .await;
-        assert_eq!(status, 202);
+        survivor.submit_freight(&format!("TAKEOVER-{i}")).await;
     }
     await_count(
         &pool,
@@ -760,23 +722,19 @@ async fn two_hubs_on_postgres_share_the_work_and_take_over_from_a_dead_one() {
         "every takeover order was finished by the survivor"
     );
     // …and the pollers moved to the survivor, under a new fencing token.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    let mut tick = tokio::time::interval(Duration::from_millis(100));
-    loop {
-        tick.tick().await;
+    let targets = eventually("the poller moving to the survivor", Duration::from_secs(30), || async {
         let (_, targets) = survivor.get(OPERATOR_KEY, "/v1/targets").await;
         if targets["pollers"]["node"] == survivor_name {
-            assert!(
-                targets["pollers"]["token"].as_i64().unwrap() > token_before,
-                "{targets}"
-            );
-            break;
+            Ok(targets)
+        } else {
+            Err(targets.to_string())
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the poller did not move: {targets}"
-        );
-    }
+    })
+    .await;
+    assert!(
+        targets["pollers"]["token"].as_i64().unwrap() > token_before,
+        "{targets}"
+    );
     assert!(survivor.terminate().await.success());
 }
 
@@ -786,11 +744,7 @@ async fn sigterm_gives_unfinished_jobs_back_to_the_outbox_uncounted() {
     let (config, url) = single_target("drain", &ops, "").await;
     let hub = HubProcess::start(&config, free_port()).await;
     ops.set_gate(false); // the OPS hangs: the job stays in flight
-    let (status, body) = hub
-        .post(CUSTOMER_KEY, "/v1/orders/freight-booking", &freight_order("DRAIN-1"))
-        .await;
-    assert_eq!(status, 202);
-    let order_id = body["order_id"].as_str().unwrap().to_owned();
+    let order_id = hub.submit_freight("DRAIN-1").await;
     let pool = database(&url).await;
     await_count(
         &pool,

@@ -21,7 +21,7 @@ use std::time::Duration;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Backend, Store, StoreError, append_events, later, now};
+use super::{Backend, Store, StoreError, append_events, later, now, set_order_status};
 use crate::timeline::{NewEvent, OrderStatus};
 
 /// What a worker asks for.
@@ -285,12 +285,7 @@ impl Store {
             .await?;
         }
         if let Some(status) = order_status {
-            sqlx::query("UPDATE orders SET status = $1, updated_at = $2, revision = revision + 1 WHERE id = $3")
-                .bind(status.as_str())
-                .bind(&at)
-                .bind(&job.order_id)
-                .execute(&mut *tx)
-                .await?;
+            set_order_status(&mut tx, &job.order_id, status, &at).await?;
         }
         append_events(&mut tx, &job.order_id, &events, &at).await?;
         if let Some(reply) = reply {
@@ -433,12 +428,7 @@ impl Store {
             return Ok(false);
         };
         let order_id: String = row.try_get("order_id")?;
-        sqlx::query("UPDATE orders SET status = $1, updated_at = $2, revision = revision + 1 WHERE id = $3")
-            .bind(OrderStatus::Queued.as_str())
-            .bind(&at)
-            .bind(&order_id)
-            .execute(&mut *tx)
-            .await?;
+        set_order_status(&mut tx, &order_id, OrderStatus::Queued, &at).await?;
         append_events(&mut tx, &order_id, events, &at).await?;
         tx.commit().await?;
         self.outbox_bell.notify_one();

@@ -402,6 +402,23 @@ async fn insert_order_row(
     Ok(())
 }
 
+/// Moves an order to `status` (a dispatch or reply outcome; staff actions
+/// go through `decide_review`, which also checks the revision).
+async fn set_order_status(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    order_id: &str,
+    status: OrderStatus,
+    at: &str,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE orders SET status = $1, updated_at = $2, revision = revision + 1 WHERE id = $3")
+        .bind(status.as_str())
+        .bind(at)
+        .bind(order_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 pub(crate) async fn append_events(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     order_id: &str,

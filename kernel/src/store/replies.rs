@@ -18,7 +18,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::dispatch::ReplyWait;
-use super::{Store, StoreError, append_events, later, now};
+use super::{Store, StoreError, append_events, later, now, set_order_status};
 use crate::timeline::{NewEvent, OrderStatus};
 
 /// One row of the correlation ledger.
@@ -146,12 +146,7 @@ impl Store {
             return Ok(false);
         }
         if let Some(status) = update.status {
-            sqlx::query("UPDATE orders SET status = $1, updated_at = $2, revision = revision + 1 WHERE id = $3")
-                .bind(status.as_str())
-                .bind(&at)
-                .bind(&entry.order_id)
-                .execute(&mut *tx)
-                .await?;
+            set_order_status(&mut tx, &entry.order_id, status, &at).await?;
         }
         append_events(&mut tx, &entry.order_id, update.events, &at).await?;
         tx.commit().await?;

@@ -136,6 +136,15 @@ impl HubProcess {
         read(response).await
     }
 
+    /// Submits [`freight_order`]`(reference)` as the demo customer; returns the order id.
+    pub async fn submit_freight(&self, reference: &str) -> String {
+        let (status, body) = self
+            .post(CUSTOMER_KEY, "/v1/orders/freight-booking", &freight_order(reference))
+            .await;
+        assert_eq!(status, 202, "{body}");
+        body["order_id"].as_str().unwrap().to_owned()
+    }
+
     pub async fn post(&self, key: &str, path: &str, body: &Value) -> (u16, Value) {
         let response = self
             .client
