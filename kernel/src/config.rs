@@ -152,6 +152,14 @@ pub struct TargetConfig {
     pub settings: BTreeMap<String, String>,
     #[serde(default)]
     pub http: Option<HttpTargetConfig>,
+    /// A RabbitMQ broker: the exchange the plugin publishes to and the
+    /// queue its replies come back on.
+    #[serde(default)]
+    pub amqp: Option<AmqpTargetConfig>,
+    /// An FTP, FTPS or SFTP server: where order files go and where the OPS
+    /// leaves its response files.
+    #[serde(default)]
+    pub files: Option<FilesTargetConfig>,
     #[serde(default)]
     pub limits: CallLimits,
     /// Jobs of this target in flight at once on one node.
@@ -192,6 +200,229 @@ pub struct HttpTargetConfig {
     /// Credentials the host attaches; the plugin never sees them.
     #[serde(default)]
     pub auth: Option<HttpAuthConfig>,
+    /// PEM file of extra CA certificates trusted for this target (a private
+    /// PKI); the public roots stay trusted. Verification is never off.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// WS-Security UsernameToken the host adds to every SOAP envelope.
+    #[serde(default)]
+    pub wsse: Option<WsseConfig>,
+}
+
+/// WS-Security UsernameToken (OASIS UsernameToken Profile 1.1).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WsseConfig {
+    pub username: String,
+    pub password: SecretRef,
+    /// `digest` (default): Base64(SHA-1(nonce + created + password)) with a
+    /// fresh nonce and timestamp per request; `text`: the password itself.
+    #[serde(default)]
+    pub password_type: WssePasswordType,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WssePasswordType {
+    Text,
+    #[default]
+    Digest,
+}
+
+/// A RabbitMQ target (AMQP 0-9-1).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AmqpTargetConfig {
+    /// `amqp://host:port/vhost` without credentials (they go below).
+    pub url: url::Url,
+    pub username: String,
+    pub password: SecretRef,
+    /// The exchange every message goes to; `""` is the default exchange
+    /// (routing key = queue name).
+    #[serde(default)]
+    pub exchange: String,
+    /// The only routing keys the plugin may publish with.
+    pub routing_keys: Vec<String>,
+    /// The queue the OPS answers on (`reply-to` of every message that
+    /// expects a reply). The hub declares it durable and consumes it; each
+    /// message goes to the plugin's `on-inbound`.
+    #[serde(default)]
+    pub reply_queue: Option<String>,
+    /// How long to wait for the broker's publisher confirm.
+    #[serde(default = "default_amqp_confirm_timeout_ms")]
+    pub confirm_timeout_ms: u64,
+    /// Reconnection backoff after the broker went away: doubles from 200 ms
+    /// up to this.
+    #[serde(default = "default_amqp_reconnect_max_ms")]
+    pub reconnect_max_ms: u64,
+    /// Unacknowledged replies the hub takes at once.
+    #[serde(default = "default_amqp_prefetch")]
+    pub prefetch: u16,
+}
+
+fn default_amqp_confirm_timeout_ms() -> u64 {
+    10_000
+}
+fn default_amqp_reconnect_max_ms() -> u64 {
+    30_000
+}
+fn default_amqp_prefetch() -> u16 {
+    32
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileProtocol {
+    /// Plain FTP, passive mode.
+    Ftp,
+    /// Explicit FTPS (AUTH TLS), passive mode, certificate verified.
+    Ftps,
+    /// SFTP over SSH; the server's host key pinned by fingerprint.
+    Sftp,
+}
+
+/// An FTP/FTPS/SFTP target.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilesTargetConfig {
+    pub protocol: FileProtocol,
+    pub host: String,
+    /// 21 for FTP(S), 22 for SFTP when omitted.
+    #[serde(default)]
+    pub port: Option<u16>,
+    pub username: String,
+    #[serde(default)]
+    pub password: Option<SecretRef>,
+    /// SFTP: an OpenSSH/PEM private key (file reference recommended).
+    #[serde(default)]
+    pub private_key: Option<SecretRef>,
+    #[serde(default)]
+    pub private_key_passphrase: Option<SecretRef>,
+    /// SFTP: the server's host key fingerprint as `ssh-keygen -lf` prints
+    /// it (`SHA256:…`). A server presenting another key is refused.
+    #[serde(default)]
+    pub host_key_sha256: Option<String>,
+    /// SFTP: accept any host key. Only for a lab; logged loudly at start-up
+    /// and on every connection.
+    #[serde(default)]
+    pub insecure_accept_any_host_key: bool,
+    /// FTPS: extra CA certificates (PEM) for the server's certificate.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// The directory every plugin path is relative to.
+    #[serde(default = "default_files_root")]
+    pub root: String,
+    /// Connect, read and write timeout of every operation.
+    #[serde(default = "default_files_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Sessions kept open to the server (operations beyond wait).
+    #[serde(default = "default_files_connections")]
+    pub connections: u32,
+    /// Where the OPS leaves its answers; polled on the poller node.
+    #[serde(default)]
+    pub responses: Option<ResponseFolderConfig>,
+}
+
+fn default_files_root() -> String {
+    "/".to_owned()
+}
+fn default_files_timeout_ms() -> u64 {
+    15_000
+}
+fn default_files_connections() -> u32 {
+    2
+}
+
+/// The OPS's response folder.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResponseFolderConfig {
+    /// Folder (relative to `root`) the OPS writes its answers to.
+    pub dir: String,
+    /// Handled files move here; without it they are deleted.
+    #[serde(default)]
+    pub archive_dir: Option<String>,
+    /// Files the plugin could not read move here, with `<name>.reason.txt`.
+    #[serde(default = "default_error_dir")]
+    pub error_dir: String,
+    #[serde(default = "default_response_poll_ms")]
+    pub poll_interval_ms: u64,
+    /// Files taken per poll, oldest first.
+    #[serde(default = "default_response_batch")]
+    pub max_files_per_poll: u32,
+}
+
+impl AmqpTargetConfig {
+    fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if !matches!(self.url.scheme(), "amqp" | "amqps") {
+            problems.push(format!("url `{}` must be amqp:// or amqps://", self.url.scheme()));
+        }
+        if !self.url.username().is_empty() || self.url.password().is_some() {
+            problems.push("url must not carry credentials; use `username` and `password`".to_owned());
+        }
+        if self.routing_keys.is_empty() {
+            problems.push("routing_keys must list at least one key".to_owned());
+        }
+        if self.confirm_timeout_ms < 100 || self.reconnect_max_ms < 200 || self.prefetch == 0 {
+            problems.push("confirm_timeout_ms ≥ 100, reconnect_max_ms ≥ 200 and prefetch ≥ 1".to_owned());
+        }
+        problems
+    }
+}
+
+impl FilesTargetConfig {
+    fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.protocol == FileProtocol::Sftp {
+            if self.host_key_sha256.is_none() && !self.insecure_accept_any_host_key {
+                problems.push(
+                    "SFTP needs `host_key_sha256` (from `ssh-keygen -lf <host key>.pub`); \
+                     `insecure_accept_any_host_key = true` only for a lab"
+                        .to_owned(),
+                );
+            }
+            if let Some(pin) = &self.host_key_sha256
+                && !pin.starts_with("SHA256:")
+            {
+                problems.push(format!("host_key_sha256 `{pin}` must look like `SHA256:<base64>`"));
+            }
+            if self.password.is_none() && self.private_key.is_none() {
+                problems.push("SFTP needs `password` or `private_key`".to_owned());
+            }
+        } else {
+            if self.password.is_none() {
+                problems.push("FTP needs `password`".to_owned());
+            }
+            if self.private_key.is_some() || self.host_key_sha256.is_some() || self.insecure_accept_any_host_key {
+                problems.push("private_key and host keys are SFTP settings; this target speaks FTP".to_owned());
+            }
+        }
+        if self.connections == 0 || self.timeout_ms < 100 {
+            problems.push("connections ≥ 1 and timeout_ms ≥ 100".to_owned());
+        }
+        if let Some(responses) = &self.responses {
+            if responses.poll_interval_ms < 100 || responses.max_files_per_poll == 0 {
+                problems.push("responses: poll_interval_ms ≥ 100 and max_files_per_poll ≥ 1".to_owned());
+            }
+            let dirs = [Some(&responses.dir), responses.archive_dir.as_ref(), Some(&responses.error_dir)];
+            let names: Vec<&String> = dirs.into_iter().flatten().collect();
+            if names.iter().enumerate().any(|(i, a)| names[i + 1..].contains(a)) {
+                problems.push("responses: dir, archive_dir and error_dir must differ".to_owned());
+            }
+        }
+        problems
+    }
+}
+
+fn default_error_dir() -> String {
+    "error".to_owned()
+}
+fn default_response_poll_ms() -> u64 {
+    5_000
+}
+fn default_response_batch() -> u32 {
+    100
 }
 
 fn default_http_timeout_ms() -> u64 {
@@ -297,6 +528,12 @@ impl HubConfig {
                     "[targets.{name}.http] base_url `{}` must be http(s) and end with `/`",
                     http.base_url
                 ));
+            }
+            if let Some(amqp) = &target.amqp {
+                problems.extend(amqp.problems().into_iter().map(|p| format!("[targets.{name}.amqp] {p}")));
+            }
+            if let Some(files) = &target.files {
+                problems.extend(files.problems().into_iter().map(|p| format!("[targets.{name}.files] {p}")));
             }
         }
         if let Err(mut route_problems) = Router::new(&self.routes, &self.targets.keys().cloned().collect()) {

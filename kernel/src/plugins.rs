@@ -17,8 +17,10 @@ use crate::sandbox::grants::effective_grants;
 use crate::sandbox::registry::InstalledPlugin;
 use crate::sandbox::{BoundTarget, EngineSettings, PluginCall, PluginRegistry, SandboxEngine};
 use crate::secret::{Secret, SecretRef};
-use crate::transports::TargetTransports;
+use crate::transports::amqp::LapinAmqp;
+use crate::transports::files::{FileCredentials, file_transport};
 use crate::transports::http::{HttpAuth, ReqwestHttp};
+use crate::transports::{FileTransport, TargetTransports};
 
 /// The plugin side of a hub process.
 pub struct PluginHost {
@@ -39,6 +41,8 @@ pub struct RescanReport {
 struct Target {
     config: TargetConfig,
     bound: Arc<BoundTarget>,
+    /// The broker connection, kept concrete for its reply consumer.
+    amqp: Option<Arc<LapinAmqp>>,
     /// What the OPS presents on `POST /v1/callbacks/{target}`.
     callback_token: Option<Secret>,
 }
@@ -94,12 +98,13 @@ impl PluginHost {
                 }
             };
             match bind(&registry, name, target) {
-                Ok(bound) => {
+                Ok((bound, amqp)) => {
                     targets.insert(
                         name.clone(),
                         Target {
                             config: target.clone(),
                             bound: Arc::new(bound),
+                            amqp,
                             callback_token,
                         },
                     );
@@ -170,6 +175,26 @@ impl PluginHost {
         self.targets.get(target)?.callback_token.as_ref()
     }
 
+    /// Targets with an AMQP reply queue, for the reply consumers.
+    pub fn amqp_reply_consumers(&self) -> Vec<(String, Arc<LapinAmqp>)> {
+        self.targets
+            .iter()
+            .filter(|(_, target)| target.config.amqp.as_ref().is_some_and(|amqp| amqp.reply_queue.is_some()))
+            .filter_map(|(name, target)| Some((name.clone(), target.amqp.clone()?)))
+            .collect()
+    }
+
+    /// Targets with a response folder: the folder settings and the file transport.
+    pub fn response_folders(&self) -> Vec<(String, crate::config::ResponseFolderConfig, Arc<dyn FileTransport>)> {
+        self.targets
+            .iter()
+            .filter_map(|(name, target)| {
+                let responses = target.config.files.as_ref()?.responses.clone()?;
+                Some((name.clone(), responses, target.bound.transports.files.clone()?))
+            })
+            .collect()
+    }
+
     pub fn plugins(&self) -> Vec<InstalledPlugin> {
         self.registry.list()
     }
@@ -195,7 +220,11 @@ impl PluginHost {
 
 /// Checks one target against the installed plugins and builds its
 /// transports; every problem is prefixed with `[targets.NAME]`.
-fn bind(registry: &PluginRegistry, name: &str, config: &TargetConfig) -> Result<BoundTarget, Vec<String>> {
+fn bind(
+    registry: &PluginRegistry,
+    name: &str,
+    config: &TargetConfig,
+) -> Result<(BoundTarget, Option<Arc<LapinAmqp>>), Vec<String>> {
     let at = |problem: String| format!("[targets.{name}] {problem}");
     let mut problems = Vec::new();
     let plugin = match &config.version {
@@ -252,10 +281,43 @@ fn bind(registry: &PluginRegistry, name: &str, config: &TargetConfig) -> Result<
             Err(error) => problems.push(at(format!("http.auth: {error}"))),
         }
     }
+    let mut broker = None;
+    if let Some(amqp) = &config.amqp {
+        match amqp.password.resolve() {
+            Ok(password) => {
+                let client = Arc::new(LapinAmqp::new(name, amqp, password, config.limits.max_message_bytes()));
+                transports.amqp = Some(client.clone());
+                broker = Some(client);
+            }
+            Err(error) => problems.push(at(format!("amqp.password: {error}"))),
+        }
+    }
+    if let Some(files) = &config.files {
+        let resolve = |secret: &Option<SecretRef>, what: &str, problems: &mut Vec<String>| match secret
+            .as_ref()
+            .map(SecretRef::resolve)
+            .transpose()
+        {
+            Ok(value) => value,
+            Err(error) => {
+                problems.push(at(format!("files.{what}: {error}")));
+                None
+            }
+        };
+        let credentials = FileCredentials {
+            password: resolve(&files.password, "password", &mut problems),
+            private_key: resolve(&files.private_key, "private_key", &mut problems),
+            private_key_passphrase: resolve(&files.private_key_passphrase, "private_key_passphrase", &mut problems),
+        };
+        match file_transport(name, files, credentials) {
+            Ok(transport) => transports.files = Some(transport),
+            Err(error) => problems.push(at(format!("files: {error}"))),
+        }
+    }
     if !problems.is_empty() {
         return Err(problems);
     }
-    Ok(BoundTarget {
+    let bound = BoundTarget {
         name: name.to_owned(),
         granted: config.grants.clone(),
         settings: config.settings.clone(),
@@ -265,9 +327,14 @@ fn bind(registry: &PluginRegistry, name: &str, config: &TargetConfig) -> Result<
             .as_ref()
             .map(|http| http.allowed_paths.clone())
             .unwrap_or_default(),
-        amqp_routing_keys: Vec::new(),
+        amqp_routing_keys: config
+            .amqp
+            .as_ref()
+            .map(|amqp| amqp.routing_keys.clone())
+            .unwrap_or_default(),
         limits: config.limits,
-    })
+    };
+    Ok((bound, broker))
 }
 
 fn installed_names(registry: &PluginRegistry) -> String {

@@ -1,1 +1,8 @@
-//! End-to-end tests live in `tests/`; this crate has no library code.
+//! Real servers on loopback for the end-to-end tests (`tests/tests/`) and
+//! for `ops-sim`, the example OPS landscape of the walkthrough: the same
+//! code starts what the tests prove against and what a new user tries.
+//!
+//! Every server binds `127.0.0.1` on a free port, keeps its files in a
+//! temporary directory and stops when its handle is dropped.
+
+pub mod servers;

@@ -11,8 +11,11 @@
 //! transports talk to real servers; [`recorded`] replays canned answers for
 //! `hub plugin test` and the benchmarks.
 
+pub mod amqp;
+pub mod files;
 pub mod http;
 pub mod recorded;
+pub mod wsse;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -137,6 +140,38 @@ pub trait FileTransport: Send + Sync {
     async fn list(&self, directory: &str) -> Result<Vec<FileEntry>, TransportError>;
     async fn rename(&self, from: &str, to: &str) -> Result<(), TransportError>;
     async fn remove(&self, path: &str) -> Result<(), TransportError>;
+}
+
+/// A message an OPS sent on its own: an AMQP reply, a response file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received {
+    pub correlation_id: Option<String>,
+    /// The file name, or the AMQP message id.
+    pub name: Option<String>,
+    pub content_type: Option<String>,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// Where a transport hands what it received (the kernel's reply handling).
+/// `Ok` means the message is stored — applied to its order or kept as
+/// unmatched — and the transport may forget it (ack, archive); `Err` means
+/// nothing was stored and the message must stay with the transport (nack
+/// and requeue, leave the file) to be offered again.
+#[async_trait]
+pub trait InboundHandler: Send + Sync {
+    async fn handle(&self, message: Received) -> Result<HandledAs, String>;
+}
+
+/// What the kernel made of a received message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HandledAs {
+    /// Applied to an order, or a duplicate of what it already had.
+    Applied,
+    /// Read, but no waiting order matched; kept for operators.
+    Unmatched,
+    /// The plugin could not read it; kept for operators with this reason.
+    Unreadable(String),
 }
 
 /// The transports lent to one target; `None` where the target has none

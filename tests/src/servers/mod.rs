@@ -1,0 +1,4 @@
+//! One module per kind of OPS server.
+
+pub mod ftp;
+pub mod sshd;
