@@ -18,7 +18,8 @@
 //! - [`store`]: sqlx persistence on SQLite (default) or PostgreSQL.
 //! - [`auth`]: API keys → principals and roles.
 //! - [`dispatch`]: outbox jobs → plugin calls: leases, retries, breakers, dead letters.
-//! - [`replies`]: answers after submit: callbacks, polling, correlation, reply deadlines.
+//! - [`replies`]: answers after submit: callbacks, AMQP replies, polling, correlation, reply deadlines.
+//! - [`responses`]: OPS response folders on FTP/SFTP: stable-size pickup, archive, error folder.
 //! - [`dlq`]: dead letters: list, inspect, replay (API and CLI).
 //! - [`route`]: routing rules → the OPS target of a normalized order, with reasons.
 //! - [`sandbox`]: runs OPS plugins (WebAssembly components) under limits.
@@ -26,6 +27,7 @@
 //! - [`plugins`]: a hub's installed plugins and its targets, bound at start-up.
 //! - [`plugin_test`]: `hub plugin test` — recorded cases, no network.
 //! - [`secret`]: credentials that never print.
+//! - [`server`]: a whole hub (store, plugins, dispatcher, consumers, pollers, API) in one call.
 //! - [`api`]: the HTTP surface (axum); the only module that knows HTTP.
 //! - [`telemetry`]: tracing set-up.
 
@@ -40,11 +42,13 @@ pub mod plugin_test;
 pub mod plugins;
 pub mod problem;
 pub mod replies;
+pub mod responses;
 pub mod review;
 pub mod route;
 pub mod sandbox;
 pub mod schema;
 pub mod secret;
+pub mod server;
 pub mod store;
 pub mod telemetry;
 pub mod timeline;

@@ -9,21 +9,14 @@ use clap::{Parser, Subcommand};
 
 mod cli;
 
-use hub_kernel::api::{self, AppState};
-use hub_kernel::auth::Authenticator;
 use hub_kernel::config::HubConfig;
-use hub_kernel::dispatch::{self, Dispatcher};
 use hub_kernel::plugin_test;
-use hub_kernel::plugins::PluginHost;
-use hub_kernel::replies::Replies;
 use hub_kernel::sandbox::{
     Capability, EngineSettings, HUB_WIT_VERSION, LoadedPlugin, PackageError, PluginPackage, SandboxEngine,
 };
 use hub_kernel::schema::{LineSchema, SchemaRegistry};
-use hub_kernel::store::Store;
 use hub_kernel::telemetry;
 use hub_kernel::validate::{self, Outcome};
-use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
 #[command(
@@ -356,75 +349,12 @@ fn serve(
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
-        let schemas = Arc::new(load_schemas(&config.schemas_dir)?);
-        let plugins = Arc::new(
-            PluginHost::start(&config).map_err(|e| anyhow::anyhow!("cannot set up plugins and targets:\n{e}"))?,
-        );
-        for plugin in plugins.plugins() {
-            tracing::info!(plugin = %plugin.name, active = %plugin.active, versions = ?plugin.versions, "plugin loaded");
-        }
-        let auth =
-            Authenticator::from_config(&config.principals).map_err(|e| anyhow::anyhow!("invalid principals: {e}"))?;
-        let store = Store::connect(&config.database_url)
-            .await
-            .with_context(|| format!("cannot open the store ({})", redact_url(&config.database_url)))?;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
-        let node = dispatch::node_name(config.dispatch.node_id.as_deref());
-        let dispatcher = Dispatcher::new(store.clone(), plugins.clone(), &config, node.clone());
-        let replies = Arc::new(Replies::new(store.clone(), plugins.clone(), &config, node.clone()));
-        let mut state = AppState::new(schemas.clone(), store.clone(), auth, config.max_body_bytes)
-            .with_plugins(plugins)
-            .with_dispatch(dispatcher.clone(), replies.clone());
-        if !config.routes.is_empty() {
-            state = state.with_routes(Arc::new(config.router()?));
-        }
-        let shutdown = CancellationToken::new();
-        let mut background = tokio::task::JoinSet::new();
-        if config.dispatch.enabled {
-            let token = shutdown.clone();
-            background.spawn(async move { dispatcher.run(token).await });
-            let token = shutdown.clone();
-            background.spawn(async move { replies.run_pollers(token).await });
-        }
-        tracing::info!(
-            listen = %config.listen,
-            store = %redact_url(&config.database_url),
-            lines = schemas.lines().count(),
-            node,
-            dispatching = config.dispatch.enabled,
-            "order hub ready"
-        );
-        let stop = shutdown.clone();
-        let served = api::serve(listener, state, async move {
-            shutdown_signal().await;
-            stop.cancel();
-        })
-        .await
-        .context("HTTP server failed");
-        // The dispatcher drains (finishes or gives back its jobs) before the store closes.
-        shutdown.cancel();
-        while background.join_next().await.is_some() {}
-        served?;
-        store.close().await;
-        tracing::info!("order hub stopped");
+        hub_kernel::server::run(config, listener, shutdown_signal()).await?;
         Ok(())
     })
-}
-
-/// A database URL with any password replaced, for logs and errors.
-fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let userinfo = &url[scheme_end + 3..at];
-            match userinfo.split_once(':') {
-                Some((user, _)) => format!("{}{user}:**REDACTED**{}", &url[..scheme_end + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
-    }
 }
 
 async fn shutdown_signal() {

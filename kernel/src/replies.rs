@@ -31,9 +31,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::HubConfig;
 use crate::plugins::PluginHost;
+use crate::responses::ResponseFolder;
 use crate::sandbox::{Feedback, FeedbackStatus, Inbound, InboundSource, Waiting};
 use crate::store::{LedgerEntry, ReplyUpdate, Store, StoreError, UnmatchedReply, now};
 use crate::timeline::{Actor, EventKind, NewEvent, OrderStatus};
+use crate::transports::{HandledAs, InboundHandler, Received};
 
 /// The node lease that makes pollers run on one node.
 pub const POLLER_LEASE: &str = "pollers";
@@ -55,6 +57,21 @@ pub struct InboundReport {
     pub duplicates: u32,
     /// Kept in the unmatched list (no order, or unreadable).
     pub unmatched: u32,
+    /// Why the plugin could not read the message, when it could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unreadable: Option<String>,
+}
+
+impl InboundReport {
+    /// What a transport needs to know: forget the message, or also file it
+    /// as unreadable.
+    pub fn handled_as(&self) -> HandledAs {
+        match &self.unreadable {
+            Some(reason) => HandledAs::Unreadable(reason.clone()),
+            None if self.applied + self.duplicates > 0 => HandledAs::Applied,
+            None => HandledAs::Unmatched,
+        }
+    }
 }
 
 /// Counters since start, for operators (issue 7 exports them).
@@ -73,6 +90,8 @@ pub struct Replies {
     node: String,
     lease: Duration,
     poll_intervals: BTreeMap<String, Duration>,
+    /// The OPS response folders this node polls while it holds the lease.
+    folders: Vec<ResponseFolder>,
     pub counters: ReplyCounters,
 }
 
@@ -88,7 +107,6 @@ impl Replies {
     pub fn new(store: Store, plugins: Arc<PluginHost>, config: &HubConfig, node: String) -> Self {
         Replies {
             store,
-            plugins,
             node,
             lease: Duration::from_millis(config.dispatch.poller_lease_ms),
             poll_intervals: config
@@ -100,7 +118,13 @@ impl Replies {
                         .map(|ms| (name.clone(), Duration::from_millis(ms)))
                 })
                 .collect(),
+            folders: plugins
+                .response_folders()
+                .into_iter()
+                .map(|(target, folder, files)| ResponseFolder::new(target, folder, files))
+                .collect(),
             counters: ReplyCounters::default(),
+            plugins,
         }
     }
 
@@ -113,14 +137,16 @@ impl Replies {
         let mut report = InboundReport::default();
         match call.on_inbound(&message).await {
             Err(error) => {
-                self.keep(target, &message, None, format!("the plugin could not read it: {error}"))
-                    .await?;
+                let reason = format!("the plugin could not read it: {error}");
+                self.keep(target, &message, None, reason.clone()).await?;
                 report.unmatched += 1;
+                report.unreadable = Some(reason);
             }
             Ok(feedback) if feedback.is_empty() => {
-                self.keep(target, &message, None, "the plugin found no feedback in it".to_owned())
-                    .await?;
+                let reason = "the plugin found no feedback in it".to_owned();
+                self.keep(target, &message, None, reason.clone()).await?;
                 report.unmatched += 1;
+                report.unreadable = Some(reason);
             }
             Ok(feedback) => {
                 for item in feedback {
@@ -300,9 +326,10 @@ impl Replies {
     /// Holds the poller lease when it can and, while holding it, polls the
     /// targets that ask for it and sweeps reply deadlines. Gives the lease
     /// up on shutdown.
-    pub async fn run_pollers(&self, shutdown: CancellationToken) {
+    pub async fn run_pollers(self: Arc<Self>, shutdown: CancellationToken) {
         let tick = (self.lease / 3)
             .min(self.poll_intervals.values().min().copied().unwrap_or(Duration::MAX))
+            .min(self.folders.iter().map(ResponseFolder::interval).min().unwrap_or(Duration::MAX))
             .max(Duration::from_millis(100));
         let mut held: Option<i64> = None;
         let mut last_poll: BTreeMap<&str, Instant> = BTreeMap::new();
@@ -331,6 +358,7 @@ impl Replies {
                             }
                         }
                     }
+                    self.poll_folders().await;
                 }
                 Ok(None) => {
                     if held.take().is_some() {
@@ -348,6 +376,55 @@ impl Replies {
             && let Err(error) = self.store.release_node_lease(POLLER_LEASE, &self.node).await
         {
             tracing::warn!(%error, "cannot give the poller lease up; it will expire");
+        }
+    }
+}
+
+/// The kernel's side of a transport's inbound channel for one target:
+/// what the transport received goes to the target's plugin and the store.
+pub struct ReplyInbox {
+    pub replies: Arc<Replies>,
+    pub target: String,
+    pub source: InboundSource,
+}
+
+#[async_trait::async_trait]
+impl InboundHandler for ReplyInbox {
+    async fn handle(&self, message: Received) -> Result<HandledAs, String> {
+        let inbound = Inbound {
+            source: self.source,
+            correlation_id: message.correlation_id,
+            name: message.name,
+            content_type: message.content_type,
+            headers: message.headers,
+            body: message.body,
+        };
+        match self.replies.inbound(&self.target, inbound).await {
+            Ok(report) => Ok(report.handled_as()),
+            Err(error) => Err(error.to_string()),
+        }
+    }
+}
+
+impl Replies {
+    /// Polls every response folder whose interval has passed.
+    pub async fn poll_folders(self: &Arc<Self>) {
+        for folder in &self.folders {
+            if !folder.due().await {
+                continue;
+            }
+            let inbox = ReplyInbox {
+                replies: self.clone(),
+                target: folder.target().to_owned(),
+                source: InboundSource::ResponseFile,
+            };
+            match folder.poll(&inbox).await {
+                Ok(report) if report.taken + report.unreadable + report.failed > 0 => {
+                    tracing::debug!(target = folder.target(), ?report, "response folder polled");
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "response folder poll failed"),
+            }
         }
     }
 }

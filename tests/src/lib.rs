@@ -5,4 +5,9 @@
 //! Every server binds `127.0.0.1` on a free port, keeps its files in a
 //! temporary directory and stops when its handle is dropped.
 
+// Test support: a harness step that fails is a failed test, and the panic
+// message (with the server's output) is the report.
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+
+pub mod hub;
 pub mod servers;
