@@ -268,17 +268,38 @@ fn bind(
                 })
             }),
         };
-        match auth {
-            Ok(auth) => match ReqwestHttp::new(
-                http.base_url.clone(),
+        let wsse = match &http.wsse {
+            None => Ok(None),
+            Some(wsse) => wsse.password.resolve().map(|password| {
+                Some(crate::transports::wsse::WsSecurity {
+                    username: wsse.username.clone(),
+                    password,
+                    password_type: wsse.password_type,
+                })
+            }),
+        };
+        if let Err(error) = &auth {
+            problems.push(at(format!("http.auth: {error}")));
+        }
+        if let Err(error) = &wsse {
+            problems.push(at(format!("http.wsse.password: {error}")));
+        }
+        if let (Ok(auth), Ok(wsse)) = (auth, wsse) {
+            let options = crate::transports::http::HttpTargetOptions {
+                base_url: http.base_url.clone(),
                 auth,
-                Duration::from_millis(http.timeout_ms),
-                config.limits.max_message_bytes(),
-            ) {
+                timeout: Duration::from_millis(http.timeout_ms),
+                max_response_bytes: config.limits.max_message_bytes(),
+                ca_file: http.ca_file.clone(),
+                wsse,
+            };
+            match ReqwestHttp::with_options(options) {
                 Ok(client) => transports.http = Some(Arc::new(client)),
+                Err(crate::transports::http::HttpSetupError::CaFile { path, reason }) => {
+                    problems.push(at(format!("http.ca_file {}: {reason}", path.display())));
+                }
                 Err(error) => problems.push(at(format!("http: {error}"))),
-            },
-            Err(error) => problems.push(at(format!("http.auth: {error}"))),
+            }
         }
     }
     let mut broker = None;
