@@ -184,13 +184,15 @@ impl PluginHost {
             .collect()
     }
 
-    /// Targets with a response folder: the folder settings and the file transport.
-    pub fn response_folders(&self) -> Vec<(String, crate::config::ResponseFolderConfig, Arc<dyn FileTransport>)> {
+    /// Targets with a response folder: the folder settings, the file
+    /// transport and the largest message the target's plugin may be given.
+    pub fn response_folders(&self) -> Vec<(String, crate::config::ResponseFolderConfig, Arc<dyn FileTransport>, usize)> {
         self.targets
             .iter()
             .filter_map(|(name, target)| {
                 let responses = target.config.files.as_ref()?.responses.clone()?;
-                Some((name.clone(), responses, target.bound.transports.files.clone()?))
+                let files = target.bound.transports.files.clone()?;
+                Some((name.clone(), responses, files, target.config.limits.max_message_bytes()))
             })
             .collect()
     }

@@ -121,7 +121,7 @@ impl Replies {
             folders: plugins
                 .response_folders()
                 .into_iter()
-                .map(|(target, folder, files)| ResponseFolder::new(target, folder, files))
+                .map(|(target, folder, files, max_bytes)| ResponseFolder::new(target, folder, files, max_bytes))
                 .collect(),
             counters: ReplyCounters::default(),
             plugins,

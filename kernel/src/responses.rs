@@ -34,6 +34,8 @@ pub struct ResponseFolder {
     target: String,
     config: ResponseFolderConfig,
     files: Arc<dyn FileTransport>,
+    /// The plugin's message limit: a larger file is never read.
+    max_bytes: usize,
     state: Mutex<FolderState>,
 }
 
@@ -68,11 +70,12 @@ pub enum FolderError {
 }
 
 impl ResponseFolder {
-    pub fn new(target: String, config: ResponseFolderConfig, files: Arc<dyn FileTransport>) -> Self {
+    pub fn new(target: String, config: ResponseFolderConfig, files: Arc<dyn FileTransport>, max_bytes: usize) -> Self {
         ResponseFolder {
             target,
             config,
             files,
+            max_bytes,
             state: Mutex::new(FolderState::default()),
         }
     }
@@ -120,7 +123,16 @@ impl ResponseFolder {
             }
             taken_this_poll += 1;
             let path = format!("{dir}/{}", entry.name);
-            match self.take(&path, &entry.name, inbox).await {
+            let taken = if entry.size > self.max_bytes as u64 {
+                let reason = format!(
+                    "the file has {} bytes, more than the target's message limit of {} bytes (limits.max_message_kib)",
+                    entry.size, self.max_bytes
+                );
+                self.set_aside(&path, &entry.name, &reason).await
+            } else {
+                self.take(&path, &entry.name, inbox).await
+            };
+            match taken {
                 Ok(Taken::Stored) => report.taken += 1,
                 Ok(Taken::Unreadable) => report.unreadable += 1,
                 Err(problem) => {
@@ -162,24 +174,28 @@ impl ResponseFolder {
                 tracing::info!(target = %self.target, file = %path, "response file taken");
                 Ok(Taken::Stored)
             }
-            HandledAs::Unreadable(reason) => {
-                let error_dir = self.config.error_dir.trim_end_matches('/');
-                let to = format!("{error_dir}/{name}");
-                self.files
-                    .rename(path, &to)
-                    .await
-                    .map_err(|error| format!("moving it to the error folder `{to}`: {error}"))?;
-                let reason_file = format!("{to}.reason.txt");
-                let text = format!("{name}: {reason}\n");
-                if let Err(error) = self.files.put(&reason_file, text.into_bytes()).await {
-                    // The file is out of the folder and the reason is in the
-                    // unmatched list; only the note beside it is missing.
-                    tracing::warn!(target = %self.target, file = %reason_file, %error, "cannot write the reason file");
-                }
-                tracing::warn!(target = %self.target, file = %path, %reason, "unreadable response file moved to the error folder");
-                Ok(Taken::Unreadable)
-            }
+            HandledAs::Unreadable(reason) => self.set_aside(path, name, &reason).await,
         }
+    }
+
+    /// Moves a file nobody can read to the error folder, beside a note
+    /// saying why, so it is never read again.
+    async fn set_aside(&self, path: &str, name: &str, reason: &str) -> Result<Taken, String> {
+        let error_dir = self.config.error_dir.trim_end_matches('/');
+        let to = format!("{error_dir}/{name}");
+        self.files
+            .rename(path, &to)
+            .await
+            .map_err(|error| format!("moving it to the error folder `{to}`: {error}"))?;
+        let reason_file = format!("{to}.reason.txt");
+        let text = format!("{name}: {reason}\n");
+        if let Err(error) = self.files.put(&reason_file, text.into_bytes()).await {
+            // The file is out of the folder (and, when the plugin read it, in
+            // the unmatched list); only the note beside it is missing.
+            tracing::warn!(target = %self.target, file = %reason_file, %error, "cannot write the reason file");
+        }
+        tracing::warn!(target = %self.target, file = %path, %reason, "unreadable response file moved to the error folder");
+        Ok(Taken::Unreadable)
     }
 }
 
