@@ -2,3 +2,4 @@
 
 pub mod ftp;
 pub mod sshd;
+pub mod ops_http;
