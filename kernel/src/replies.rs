@@ -418,12 +418,21 @@ impl Replies {
                 target: folder.target().to_owned(),
                 source: InboundSource::ResponseFile,
             };
-            match folder.poll(&inbox).await {
-                Ok(report) if report.taken + report.unreadable + report.failed > 0 => {
-                    tracing::debug!(target = folder.target(), ?report, "response folder polled");
+            let result = folder.poll(&inbox).await;
+            // An OPS that is down would otherwise log the same warning every
+            // poll: warn when it starts failing, say when it is back.
+            let was_failing = folder.mark_failing(result.is_err());
+            match result {
+                Ok(report) => {
+                    if was_failing {
+                        tracing::info!(target = folder.target(), "response folder reachable again");
+                    }
+                    if report.taken + report.unreadable + report.failed > 0 {
+                        tracing::debug!(target = folder.target(), ?report, "response folder polled");
+                    }
                 }
-                Ok(_) => {}
-                Err(error) => tracing::warn!(%error, "response folder poll failed"),
+                Err(error) if was_failing => tracing::debug!(%error, "response folder still unreachable"),
+                Err(error) => tracing::warn!(%error, "response folder poll failed; retrying every poll interval"),
             }
         }
     }

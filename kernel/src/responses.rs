@@ -21,6 +21,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -37,6 +38,8 @@ pub struct ResponseFolder {
     /// The plugin's message limit: a larger file is never read.
     max_bytes: usize,
     state: Mutex<FolderState>,
+    /// Whether the last poll failed (for logging state changes only).
+    failing: AtomicBool,
 }
 
 #[derive(Default)]
@@ -77,7 +80,13 @@ impl ResponseFolder {
             files,
             max_bytes,
             state: Mutex::new(FolderState::default()),
+            failing: AtomicBool::new(false),
         }
+    }
+
+    /// Records whether the latest poll failed; returns whether the one before did.
+    pub fn mark_failing(&self, failing: bool) -> bool {
+        self.failing.swap(failing, Ordering::Relaxed)
     }
 
     pub fn target(&self) -> &str {

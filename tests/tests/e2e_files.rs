@@ -168,7 +168,7 @@ async fn files_e2e_unreadable_empty_and_oversized_response_files_go_to_the_error
     }
     for name in ["garbled.csv", "empty.csv", "huge.csv"] {
         assert!(data.join("error").join(name).is_file(), "{name} not in the error folder");
-        let reason = std::fs::read_to_string(data.join("error").join(format!("{name}.reason.txt"))).unwrap();
+        let reason = String::from_utf8(wait_for_file(&data.join("error").join(format!("{name}.reason.txt"))).await).unwrap();
         assert!(reason.starts_with(name), "{reason}");
     }
     let reason = std::fs::read_to_string(data.join("error/huge.csv.reason.txt")).unwrap();
@@ -258,7 +258,7 @@ async fn files_e2e_complaints_over_ftp_xml_out_answer_back() {
     let bomb = "<?xml version=\"1.0\"?><!DOCTYPE lolz [<!ENTITY lol \"lol\"><!ENTITY lol2 \"&lol;&lol;&lol;&lol;\">]><ComplaintResponse><Reference>&lol2;</Reference><Status>OPENED</Status></ComplaintResponse>";
     let bomb_path = drop_response(&data, "bomb.xml", bomb.as_bytes());
     wait_until_gone(&bomb_path).await;
-    let reason = std::fs::read_to_string(data.join("error/bomb.xml.reason.txt")).unwrap();
+    let reason = String::from_utf8(wait_for_file(&data.join("error/bomb.xml.reason.txt")).await).unwrap();
     assert!(reason.to_lowercase().contains("doctype"), "{reason}");
     hub.stop().await;
 }
