@@ -1333,6 +1333,60 @@ mod tests {
         ));
     }
 
+    /// The "billion laughs" entity expansion: refused at the DOCTYPE, before
+    /// a single entity is expanded, whatever the envelope's prefix.
+    #[test]
+    fn refuses_entity_expansion_bombs() {
+        let mut entities = String::from("<!ENTITY lol0 \"lol\">");
+        for level in 1..10 {
+            let previous = format!("&lol{};", level - 1);
+            entities.push_str(&format!("<!ENTITY lol{level} \"{}\">", previous.repeat(10)));
+        }
+        for (prefix, namespace) in [("soap", SOAP11_NAMESPACE), ("env", SOAP12_NAMESPACE)] {
+            let xml = format!(
+                "<?xml version=\"1.0\"?><!DOCTYPE {prefix}:Envelope [{entities}]>\
+                 <{prefix}:Envelope xmlns:{prefix}=\"{namespace}\"><{prefix}:Body><r>&lol9;</r></{prefix}:Body></{prefix}:Envelope>"
+            );
+            match parse_response(xml.as_bytes()) {
+                Err(error @ SoapError::DocumentType { .. }) => {
+                    assert!(error.to_string().contains("DOCTYPE"), "{error}");
+                }
+                other => panic!("expected the DOCTYPE to be refused, got {other:?}"),
+            }
+        }
+    }
+
+    /// External entities (XXE: reading local files, SSRF): refused at the
+    /// DOCTYPE; without a DOCTYPE an undeclared entity is an error, never a
+    /// lookup.
+    #[test]
+    fn refuses_external_entities() {
+        for system in ["file:///etc/passwd", "http://127.0.0.1:9/steal"] {
+            let xml = format!(
+                "<!DOCTYPE s:Envelope [<!ENTITY xxe SYSTEM \"{system}\">]>\
+                 <s:Envelope xmlns:s=\"{SOAP11_NAMESPACE}\"><s:Body><r>&xxe;</r></s:Body></s:Envelope>"
+            );
+            assert!(
+                matches!(parse_response(xml.as_bytes()), Err(SoapError::DocumentType { .. })),
+                "{system}"
+            );
+        }
+        let parameter_entity = format!(
+            "<!DOCTYPE x [<!ENTITY % remote SYSTEM \"http://127.0.0.1:9/x.dtd\"> %remote;]>\
+             <s:Envelope xmlns:s=\"{SOAP11_NAMESPACE}\"><s:Body/></s:Envelope>"
+        );
+        assert!(matches!(
+            parse_response(parameter_entity.as_bytes()),
+            Err(SoapError::DocumentType { .. })
+        ));
+        let undeclared =
+            format!("<s:Envelope xmlns:s=\"{SOAP11_NAMESPACE}\"><s:Body><r>&xxe;</r></s:Body></s:Envelope>");
+        match parse_response(undeclared.as_bytes()) {
+            Err(SoapError::NotXml { message, .. }) => assert!(message.contains("xxe"), "{message}"),
+            other => panic!("expected an unknown-entity error, got {other:?}"),
+        }
+    }
+
     #[test]
     fn refuses_deep_documents() {
         let inner_levels = MAX_DEPTH - 2; // Envelope and Body take two levels.
