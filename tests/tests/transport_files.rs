@@ -2,6 +2,7 @@
 //! real OpenSSH `sshd` (SFTP) and libunftp (FTP, FTPS) from
 //! `hub_e2e::servers`. The same test bodies run over every protocol where
 //! the behaviour is the same.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is a panic
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
