@@ -52,6 +52,7 @@ async fn wss_server() -> OpsHttpServer {
             password: PASSWORD.to_owned(),
         }),
         tls: false,
+        address: None,
     })
     .await
     .unwrap()
@@ -274,9 +275,13 @@ async fn http_chinese_text_reaches_the_server_intact() {
 
 #[tokio::test]
 async fn http_https_with_a_private_ca_needs_the_ca_file() {
-    let server = OpsHttpServer::start(OpsHttpOptions { wsse: None, tls: true })
-        .await
-        .unwrap();
+    let server = OpsHttpServer::start(OpsHttpOptions {
+        wsse: None,
+        tls: true,
+        address: None,
+    })
+    .await
+    .unwrap();
     assert!(server.base_url().starts_with("https://127.0.0.1:"));
     let echo = || HttpRequest {
         method: HttpMethod::Post,
@@ -435,4 +440,21 @@ async fn http_faults_and_broken_answers_come_back_as_responses() {
     request.headers.retain(|(name, _)| name != "SOAPAction");
     let body = text(&http.send(request).await.unwrap());
     assert!(body.contains("unknown SOAPAction"), "{body}");
+}
+
+#[tokio::test]
+async fn http_a_closed_port_is_refused_for_http_and_https_alike() {
+    // Bind, learn the port, close: nothing listens there any more.
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    for scheme in ["http", "https"] {
+        let http = ReqwestHttp::with_options(options(&format!("{scheme}://127.0.0.1:{port}/"))).unwrap();
+        let result = http.send(soap11(declaration("soap", SOAP11_NAMESPACE, "down"))).await;
+        assert!(
+            matches!(result, Err(TransportError::Refused(_))),
+            "{scheme}: a closed port is retryable, not a TLS failure: {result:?}"
+        );
+    }
 }
