@@ -155,6 +155,7 @@ async fn main() {
             password: "bench-pass".into(),
         }),
         tls: false,
+        address: None,
     })
     .await
     .unwrap();

@@ -41,6 +41,7 @@ async fn customs_ops() -> OpsHttpServer {
             password: WSS_PASSWORD.into(),
         }),
         tls: false,
+        address: None,
     })
     .await
     .unwrap()

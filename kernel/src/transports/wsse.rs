@@ -81,7 +81,8 @@ impl WsSecurity {
     /// Digest tokens get a fresh nonce and the current time.
     pub fn secure(&self, envelope: &[u8]) -> Result<Vec<u8>, TransportError> {
         let created = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
-        let nonce = fastrand::u128(..).to_le_bytes();
+        // 122 bits from the operating system's CSPRNG (UUID v4 is getrandom).
+        let nonce = uuid::Uuid::new_v4().into_bytes();
         self.secure_with(
             envelope,
             &Freshness {

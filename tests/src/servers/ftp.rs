@@ -96,6 +96,22 @@ impl FtpServer {
         FtpServer::start_with(true).await
     }
 
+    /// Plain FTP on a fixed port serving `data_directory` (the walkthrough's
+    /// `ops-sim`); user [`FTP_USER`], password [`FTP_PASSWORD`].
+    pub async fn start_at(port: u16, data_directory: &Path) -> anyhow::Result<FtpServer> {
+        let directory = std::env::temp_dir().join(format!("hub-ftp-{}", uuid::Uuid::now_v7().simple()));
+        fs::create_dir_all(data_directory).with_context(|| format!("creating {}", data_directory.display()))?;
+        let mut server = FtpServer {
+            port,
+            directory,
+            data_directory: data_directory.to_owned(),
+            tls: None,
+            running: None,
+        };
+        server.serve().await?;
+        Ok(server)
+    }
+
     async fn start_with(tls: bool) -> anyhow::Result<FtpServer> {
         let directory = std::env::temp_dir().join(format!("hub-ftp-{}", uuid::Uuid::now_v7().simple()));
         let data_directory = directory.join("data");

@@ -117,6 +117,8 @@ pub struct OpsHttpOptions {
     /// Serve HTTPS with a certificate signed by a CA generated for this
     /// server ([`OpsHttpServer::ca_pem`]).
     pub tls: bool,
+    /// Where to listen; `None`: a free port on 127.0.0.1 (tests).
+    pub address: Option<SocketAddr>,
 }
 
 /// A request as the server received it.
@@ -192,9 +194,12 @@ impl OpsHttpServer {
     }
 
     pub async fn start(options: OpsHttpOptions) -> anyhow::Result<OpsHttpServer> {
-        let listener = TcpListener::bind("127.0.0.1:0")
+        let address = options
+            .address
+            .unwrap_or_else(|| SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 0)));
+        let listener = TcpListener::bind(address)
             .await
-            .context("binding the OPS HTTP server")?;
+            .with_context(|| format!("binding the OPS HTTP server to {address}"))?;
         let address = listener.local_addr()?;
         let shared = Arc::new(Shared {
             wsse: options.wsse.clone(),

@@ -96,6 +96,45 @@ impl SshServer {
         Err(last_error.unwrap_or_else(|| anyhow!("sshd did not start")))
     }
 
+    /// A server on a fixed port with given keys and data directory: the
+    /// walkthrough's `ops-sim`, whose host key the example config pins.
+    /// `host_key` and `client_key` are private key files with their `.pub`
+    /// beside them; they are copied (sshd wants its key mode 0600).
+    pub fn start_with_keys(
+        port: u16,
+        host_key: &Path,
+        client_key: &Path,
+        data_directory: &Path,
+    ) -> anyhow::Result<SshServer> {
+        if !Path::new(SSHD).is_file() {
+            bail!("{SSHD} is missing: install it with `apt-get install -y openssh-server`");
+        }
+        let directory = std::env::temp_dir().join(format!("hub-sshd-{}", uuid::Uuid::now_v7().simple()));
+        fs::create_dir_all(&directory).with_context(|| format!("creating {}", directory.display()))?;
+        fs::create_dir_all(data_directory).with_context(|| format!("creating {}", data_directory.display()))?;
+        let host_copy = directory.join("host_ed25519");
+        fs::copy(host_key, &host_copy).with_context(|| format!("copying {}", host_key.display()))?;
+        fs::copy(host_key.with_extension("pub"), host_copy.with_extension("pub"))
+            .with_context(|| format!("copying {}.pub", host_key.display()))?;
+        use std::os::unix::fs::PermissionsExt as _;
+        fs::set_permissions(&host_copy, fs::Permissions::from_mode(0o600)).context("chmod 600 the host key")?;
+        fs::copy(client_key.with_extension("pub"), directory.join("authorized_keys"))
+            .with_context(|| format!("copying {}.pub", client_key.display()))?;
+        let mut server = SshServer {
+            port,
+            host_key_sha256: fingerprint(&host_copy.with_extension("pub"))?,
+            client_private_key: fs::read_to_string(client_key)
+                .with_context(|| format!("reading {}", client_key.display()))?,
+            client_private_key_path: client_key.to_owned(),
+            directory,
+            data_directory: data_directory.to_owned(),
+            user: current_user()?,
+            child: None,
+        };
+        server.spawn()?;
+        Ok(server)
+    }
+
     pub fn port(&self) -> u16 {
         self.port
     }
@@ -391,9 +430,14 @@ fn generate_key(path: &Path, comment: &str) -> anyhow::Result<()> {
 fn generate_host_key(directory: &Path) -> anyhow::Result<String> {
     let path = directory.join("host_ed25519");
     generate_key(&path, "hub-e2e-host")?;
+    fingerprint(&path.with_extension("pub"))
+}
+
+/// A public key's `SHA256:` fingerprint as `ssh-keygen -lf` prints it.
+fn fingerprint(public_key: &Path) -> anyhow::Result<String> {
     let output = Command::new("ssh-keygen")
         .arg("-lf")
-        .arg(path.with_extension("pub"))
+        .arg(public_key)
         .output()
         .context("running ssh-keygen -lf")?;
     let printed = String::from_utf8_lossy(&output.stdout);
