@@ -83,7 +83,12 @@ async fn main() -> anyhow::Result<()> {
     });
     tokio::spawn(answer_files(sftp_data, ftp_data));
     println!("\nOPS simulator up; Ctrl-C to stop.");
-    tokio::signal::ctrl_c().await?;
+    // Returning (not being killed) drops the servers: sshd is stopped.
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result?,
+        _ = terminate.recv() => {}
+    }
     Ok(())
 }
 
