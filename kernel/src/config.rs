@@ -405,7 +405,11 @@ impl FilesTargetConfig {
             if responses.poll_interval_ms < 100 || responses.max_files_per_poll == 0 {
                 problems.push("responses: poll_interval_ms ≥ 100 and max_files_per_poll ≥ 1".to_owned());
             }
-            let dirs = [Some(&responses.dir), responses.archive_dir.as_ref(), Some(&responses.error_dir)];
+            let dirs = [
+                Some(&responses.dir),
+                responses.archive_dir.as_ref(),
+                Some(&responses.error_dir),
+            ];
             let names: Vec<&String> = dirs.into_iter().flatten().collect();
             if names.iter().enumerate().any(|(i, a)| names[i + 1..].contains(a)) {
                 problems.push("responses: dir, archive_dir and error_dir must differ".to_owned());
@@ -530,10 +534,19 @@ impl HubConfig {
                 ));
             }
             if let Some(amqp) = &target.amqp {
-                problems.extend(amqp.problems().into_iter().map(|p| format!("[targets.{name}.amqp] {p}")));
+                problems.extend(
+                    amqp.problems()
+                        .into_iter()
+                        .map(|p| format!("[targets.{name}.amqp] {p}")),
+                );
             }
             if let Some(files) = &target.files {
-                problems.extend(files.problems().into_iter().map(|p| format!("[targets.{name}.files] {p}")));
+                problems.extend(
+                    files
+                        .problems()
+                        .into_iter()
+                        .map(|p| format!("[targets.{name}.files] {p}")),
+                );
             }
         }
         if let Err(mut route_problems) = Router::new(&self.routes, &self.targets.keys().cloned().collect()) {

@@ -179,14 +179,27 @@ impl PluginHost {
     pub fn amqp_reply_consumers(&self) -> Vec<(String, Arc<LapinAmqp>)> {
         self.targets
             .iter()
-            .filter(|(_, target)| target.config.amqp.as_ref().is_some_and(|amqp| amqp.reply_queue.is_some()))
+            .filter(|(_, target)| {
+                target
+                    .config
+                    .amqp
+                    .as_ref()
+                    .is_some_and(|amqp| amqp.reply_queue.is_some())
+            })
             .filter_map(|(name, target)| Some((name.clone(), target.amqp.clone()?)))
             .collect()
     }
 
     /// Targets with a response folder: the folder settings, the file
     /// transport and the largest message the target's plugin may be given.
-    pub fn response_folders(&self) -> Vec<(String, crate::config::ResponseFolderConfig, Arc<dyn FileTransport>, usize)> {
+    pub fn response_folders(
+        &self,
+    ) -> Vec<(
+        String,
+        crate::config::ResponseFolderConfig,
+        Arc<dyn FileTransport>,
+        usize,
+    )> {
         self.targets
             .iter()
             .filter_map(|(name, target)| {

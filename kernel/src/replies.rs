@@ -329,7 +329,13 @@ impl Replies {
     pub async fn run_pollers(self: Arc<Self>, shutdown: CancellationToken) {
         let tick = (self.lease / 3)
             .min(self.poll_intervals.values().min().copied().unwrap_or(Duration::MAX))
-            .min(self.folders.iter().map(ResponseFolder::interval).min().unwrap_or(Duration::MAX))
+            .min(
+                self.folders
+                    .iter()
+                    .map(ResponseFolder::interval)
+                    .min()
+                    .unwrap_or(Duration::MAX),
+            )
             .max(Duration::from_millis(100));
         let mut held: Option<i64> = None;
         let mut last_poll: BTreeMap<&str, Instant> = BTreeMap::new();

@@ -156,7 +156,11 @@ impl ResponseFolder {
     }
 
     async fn take(&self, path: &str, name: &str, inbox: &dyn InboundHandler) -> Result<Taken, String> {
-        let body = self.files.get(path).await.map_err(|error| format!("reading it: {error}"))?;
+        let body = self
+            .files
+            .get(path)
+            .await
+            .map_err(|error| format!("reading it: {error}"))?;
         let received = Received {
             correlation_id: None,
             name: Some(name.to_owned()),

@@ -51,8 +51,9 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    let schemas =
-        Arc::new(SchemaRegistry::load_dir(&config.schemas_dir).map_err(|errors| ServerError::Schemas(errors.to_string()))?);
+    let schemas = Arc::new(
+        SchemaRegistry::load_dir(&config.schemas_dir).map_err(|errors| ServerError::Schemas(errors.to_string()))?,
+    );
     let plugins = Arc::new(PluginHost::start(&config)?);
     for plugin in plugins.plugins() {
         tracing::info!(plugin = %plugin.name, active = %plugin.active, versions = ?plugin.versions, "plugin loaded");

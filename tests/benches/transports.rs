@@ -99,7 +99,10 @@ async fn run(transport: &'static str, target: &str, line: &str, case: &str, conf
         if delivered as usize >= total {
             break;
         }
-        assert!(Instant::now() < deadline, "{transport}: only {delivered}/{total} delivered in 300 s");
+        assert!(
+            Instant::now() < deadline,
+            "{transport}: only {delivered}/{total} delivered in 300 s"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let seconds = started.elapsed().as_secs_f64();
@@ -147,7 +150,17 @@ async fn main() {
         rest.base_url(),
         common("freight-ops", "freight-booking")
     );
-    results.push(run("REST/JSON", "freight-ops", "freight-booking", "messy-fcl", config, orders).await);
+    results.push(
+        run(
+            "REST/JSON",
+            "freight-ops",
+            "freight-booking",
+            "messy-fcl",
+            config,
+            orders,
+        )
+        .await,
+    );
 
     let soap = OpsHttpServer::start(OpsHttpOptions {
         wsse: Some(WsseAccount {
@@ -166,7 +179,17 @@ async fn main() {
         secret(&secrets, "wss", "bench-pass"),
         common("customs-ops", "customs-declaration")
     );
-    results.push(run("SOAP 1.1 + WSS digest", "customs-ops", "customs-declaration", "messy-export", config, orders).await);
+    results.push(
+        run(
+            "SOAP 1.1 + WSS digest",
+            "customs-ops",
+            "customs-declaration",
+            "messy-export",
+            config,
+            orders,
+        )
+        .await,
+    );
 
     let peer = Peer::connect().await.unwrap();
     let (exchange, queue, replies) = (unique_name("bench-x"), unique_name("bench-q"), unique_name("bench-r"));
@@ -180,7 +203,17 @@ async fn main() {
         secret(&secrets, "amqp", "guest"),
         common("warehouse-ops", "warehouse-order")
     );
-    results.push(run("RabbitMQ (confirms)", "warehouse-ops", "warehouse-order", "messy-inbound", config, orders).await);
+    results.push(
+        run(
+            "RabbitMQ (confirms)",
+            "warehouse-ops",
+            "warehouse-order",
+            "messy-inbound",
+            config,
+            orders,
+        )
+        .await,
+    );
     let _ = peer.delete_queue(&queue).await;
     let _ = peer.delete_queue(&replies).await;
     let _ = peer.delete_exchange(&exchange).await;
@@ -197,7 +230,17 @@ async fn main() {
         sshd.data_directory().display(),
         common("trucking-ops", "trucking-pickup")
     );
-    results.push(run("SFTP (CSV files)", "trucking-ops", "trucking-pickup", "messy-pickup", config, orders).await);
+    results.push(
+        run(
+            "SFTP (CSV files)",
+            "trucking-ops",
+            "trucking-pickup",
+            "messy-pickup",
+            config,
+            orders,
+        )
+        .await,
+    );
 
     let ftp = FtpServer::start().await.unwrap();
     std::fs::create_dir_all(ftp.data_directory().join("inbox")).unwrap();
@@ -209,7 +252,17 @@ async fn main() {
         secret(&secrets, "ftp", ftp.password()),
         common("complaints-ops", "complaint")
     );
-    results.push(run("FTP (XML files)", "complaints-ops", "complaint", "messy-delay", config, orders).await);
+    results.push(
+        run(
+            "FTP (XML files)",
+            "complaints-ops",
+            "complaint",
+            "messy-delay",
+            config,
+            orders,
+        )
+        .await,
+    );
 
     println!("\n| transport | orders | delivered/s | intake p50 | intake p99 | queue→delivered p50 | p99 |");
     println!("|---|---:|---:|---:|---:|---:|---:|");

@@ -45,7 +45,10 @@ pub fn temp_dir(label: &str) -> PathBuf {
 
 /// An example order of `line` from `examples/orders/<line>/<case>.input.json`.
 pub fn example_order(line: &str, case: &str) -> Value {
-    let path = repo_root().join("examples/orders").join(line).join(format!("{case}.input.json"));
+    let path = repo_root()
+        .join("examples/orders")
+        .join(line)
+        .join(format!("{case}.input.json"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
@@ -152,7 +155,10 @@ poller_lease_ms = 1000
     /// Submits `order` as the demo customer; returns the order id.
     pub async fn submit(&self, line: &str, order: &Value) -> String {
         let (status, body) = self.post(CUSTOMER_KEY, &format!("/v1/orders/{line}"), order).await;
-        assert!(status == 201 || status == 200 || status == 202, "submit {line}: {status} {body:#}");
+        assert!(
+            status == 201 || status == 200 || status == 202,
+            "submit {line}: {status} {body:#}"
+        );
         body["order_id"]
             .as_str()
             .unwrap_or_else(|| panic!("no order_id in {body:#}"))

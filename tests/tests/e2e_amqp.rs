@@ -33,7 +33,10 @@ impl Wms {
         };
         wms.peer.declare_exchange(&wms.exchange).await.unwrap();
         wms.peer.declare_queue(&wms.orders).await.unwrap();
-        wms.peer.bind(&wms.orders, &wms.exchange, "wms.order.create").await.unwrap();
+        wms.peer
+            .bind(&wms.orders, &wms.exchange, "wms.order.create")
+            .await
+            .unwrap();
         wms
     }
 
@@ -97,7 +100,11 @@ async fn amqp_e2e_warehouse_order_published_confirmed_and_answered_on_the_reply_
 
     assert_eq!(got.delivery_mode, Some(2), "persistent");
     assert_eq!(got.routing_key, "wms.order.create");
-    assert_eq!(got.message_id.as_deref(), Some(id.as_str()), "idempotency key as message id");
+    assert_eq!(
+        got.message_id.as_deref(),
+        Some(id.as_str()),
+        "idempotency key as message id"
+    );
     assert_eq!(got.correlation_id.as_deref(), Some(id.as_str()));
     assert_eq!(got.reply_to.as_deref(), Some(wms.replies.as_str()));
     let message: Value = serde_json::from_slice(&got.body).unwrap();
@@ -112,19 +119,26 @@ async fn amqp_e2e_warehouse_order_published_confirmed_and_answered_on_the_reply_
     .await;
     let order = hub.wait_for_status(&id, &["accepted"], WITHIN).await;
     let accepted = events(&order).into_iter().find(|e| e["kind"] == "accepted").unwrap();
-    assert!(accepted["message"].as_str().unwrap().contains("入库单已创建"), "{accepted:#}");
+    assert!(
+        accepted["message"].as_str().unwrap().contains("入库单已创建"),
+        "{accepted:#}"
+    );
     assert_eq!(accepted["detail"]["ops_ref"], "WMS-SH01-0042");
     assert_eq!(accepted["detail"]["source"], "amqp-reply");
 
     // Rejection with a field reason, then a malformed and an empty reply:
     // kept for operators, acked (the reply queue drains), never lost.
-    wms.answer(&id, &json!({"correlation_id": id, "status": "PICKING"})).await;
+    wms.answer(&id, &json!({"correlation_id": id, "status": "PICKING"}))
+        .await;
     hub.wait_for_status(&id, &["in-progress"], WITHIN).await;
     wms.peer
         .publish_reply(&wms.replies, b"{not json", "nobody", "m-1", &[])
         .await
         .unwrap();
-    wms.peer.publish_reply(&wms.replies, b"", "nobody", "m-2", &[]).await.unwrap();
+    wms.peer
+        .publish_reply(&wms.replies, b"", "nobody", "m-2", &[])
+        .await
+        .unwrap();
     wms.peer.await_ready_count(&wms.replies, 0, WITHIN).await.unwrap();
     let deadline = std::time::Instant::now() + WITHIN;
     loop {
@@ -133,7 +147,10 @@ async fn amqp_e2e_warehouse_order_published_confirmed_and_answered_on_the_reply_
         if count >= 2 {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "unreadable replies not kept: {unmatched:#}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "unreadable replies not kept: {unmatched:#}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     hub.stop().await;
@@ -172,7 +189,10 @@ async fn amqp_e2e_broker_restart_mid_run_loses_no_order() {
     let expected: std::collections::BTreeSet<String> = during.iter().cloned().chain([before.clone()]).collect();
     let mut seen = std::collections::BTreeSet::new();
     while seen != expected {
-        let got = inbox.next_within(WITHIN).await.unwrap_or_else(|e| panic!("missing {:?}: {e}", expected.difference(&seen)));
+        let got = inbox
+            .next_within(WITHIN)
+            .await
+            .unwrap_or_else(|e| panic!("missing {:?}: {e}", expected.difference(&seen)));
         let id = got.message_id.clone().unwrap();
         assert!(expected.contains(&id), "unknown message {id}");
         seen.insert(id);
@@ -180,8 +200,11 @@ async fn amqp_e2e_broker_restart_mid_run_loses_no_order() {
 
     // The reply consumer came back too.
     let wms = Wms { peer, ..wms };
-    wms.answer(&before, &json!({"correlation_id": before, "status": "ACCEPTED", "wms_ref": "W-1"}))
-        .await;
+    wms.answer(
+        &before,
+        &json!({"correlation_id": before, "status": "ACCEPTED", "wms_ref": "W-1"}),
+    )
+    .await;
     hub.wait_for_status(&before, &["accepted"], WITHIN).await;
     hub.stop().await;
     wms.clean_up().await;

@@ -115,20 +115,40 @@ async fn files_e2e_trucking_over_sftp_order_in_csv_out_answer_back() {
     let sshd = SshServer::start().unwrap();
     let data = sshd.data_directory().to_owned();
     make_folders(&data);
-    let hub = TestHub::start(&sftp_target(&sshd, sshd.client_private_key_path(), sshd.host_key_sha256())).await;
+    let hub = TestHub::start(&sftp_target(
+        &sshd,
+        sshd.client_private_key_path(),
+        sshd.host_key_sha256(),
+    ))
+    .await;
 
-    let id = hub.submit("trucking-pickup", &example_order("trucking-pickup", "messy-pickup")).await;
+    let id = hub
+        .submit("trucking-pickup", &example_order("trucking-pickup", "messy-pickup"))
+        .await;
     let order = hub.wait_for_status(&id, &["submitted"], WITHIN).await;
-    assert_eq!(event(&order, "submitted").unwrap()["detail"]["correlation_id"], id.as_str());
+    assert_eq!(
+        event(&order, "submitted").unwrap()["detail"]["correlation_id"],
+        id.as_str()
+    );
 
     // The OPS got exactly one CSV under the order's idempotency key, UTF-8 intact.
     let csv = String::from_utf8(wait_for_file(&data.join("inbox").join(format!("PU_{id}.csv"))).await).unwrap();
     assert!(csv.starts_with("pickup_ref,hub_order_id,"), "{csv}");
-    for text in ["苏州精密制造有限公司", "星湖街328号 创意产业园5栋", "王强", "精密零件", &id] {
+    for text in [
+        "苏州精密制造有限公司",
+        "星湖街328号 创意产业园5栋",
+        "王强",
+        "精密零件",
+        &id,
+    ] {
         assert!(csv.contains(text), "`{text}` missing from\n{csv}");
     }
     let leftovers: Vec<_> = std::fs::read_dir(data.join("inbox")).unwrap().collect();
-    assert_eq!(leftovers.len(), 1, "only the final file, no temporary upload: {leftovers:?}");
+    assert_eq!(
+        leftovers.len(),
+        1,
+        "only the final file, no temporary upload: {leftovers:?}"
+    );
 
     // The OPS answers with a response file; the hub applies it and archives the file.
     let answer = format!(
@@ -137,9 +157,15 @@ async fn files_e2e_trucking_over_sftp_order_in_csv_out_answer_back() {
     let response = drop_response(&data, "answer-1.csv", answer.as_bytes());
     let order = hub.wait_for_status(&id, &["accepted"], WITHIN).await;
     let accepted = event(&order, "accepted").unwrap();
-    assert!(accepted["message"].as_str().unwrap().contains("已接单 司机李师傅"), "{accepted:#}");
+    assert!(
+        accepted["message"].as_str().unwrap().contains("已接单 司机李师傅"),
+        "{accepted:#}"
+    );
     wait_until_gone(&response).await;
-    assert_eq!(std::fs::read(data.join("archive/answer-1.csv")).unwrap(), answer.as_bytes());
+    assert_eq!(
+        std::fs::read(data.join("archive/answer-1.csv")).unwrap(),
+        answer.as_bytes()
+    );
 
     // A milestone later on.
     drop_response(
@@ -156,7 +182,12 @@ async fn files_e2e_unreadable_empty_and_oversized_response_files_go_to_the_error
     let sshd = SshServer::start().unwrap();
     let data = sshd.data_directory().to_owned();
     make_folders(&data);
-    let hub = TestHub::start(&sftp_target(&sshd, sshd.client_private_key_path(), sshd.host_key_sha256())).await;
+    let hub = TestHub::start(&sftp_target(
+        &sshd,
+        sshd.client_private_key_path(),
+        sshd.host_key_sha256(),
+    ))
+    .await;
 
     let garbled = drop_response(&data, "garbled.csv", "this is not\u{0}a csv at all\r\n\"".as_bytes());
     let empty = drop_response(&data, "empty.csv", b"");
@@ -167,8 +198,12 @@ async fn files_e2e_unreadable_empty_and_oversized_response_files_go_to_the_error
         wait_until_gone(path).await;
     }
     for name in ["garbled.csv", "empty.csv", "huge.csv"] {
-        assert!(data.join("error").join(name).is_file(), "{name} not in the error folder");
-        let reason = String::from_utf8(wait_for_file(&data.join("error").join(format!("{name}.reason.txt"))).await).unwrap();
+        assert!(
+            data.join("error").join(name).is_file(),
+            "{name} not in the error folder"
+        );
+        let reason =
+            String::from_utf8(wait_for_file(&data.join("error").join(format!("{name}.reason.txt"))).await).unwrap();
         assert!(reason.starts_with(name), "{reason}");
     }
     let reason = std::fs::read_to_string(data.join("error/huge.csv.reason.txt")).unwrap();
@@ -179,7 +214,10 @@ async fn files_e2e_unreadable_empty_and_oversized_response_files_go_to_the_error
     let (status, unmatched) = hub.get(OPERATOR_KEY, "/v1/replies/unmatched").await;
     assert_eq!(status, 200, "{unmatched:#}");
     let text = unmatched.to_string();
-    assert!(text.contains("could not read") || text.contains("no feedback"), "{unmatched:#}");
+    assert!(
+        text.contains("could not read") || text.contains("no feedback"),
+        "{unmatched:#}"
+    );
 
     // Nothing is read twice: the folders stay as they are over further polls.
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -197,13 +235,20 @@ async fn files_e2e_changed_host_key_fails_the_order_without_retrying() {
     sshd.restart_with_new_host_key().unwrap();
     assert_ne!(sshd.host_key_sha256(), pinned);
 
-    let id = hub.submit("trucking-pickup", &example_order("trucking-pickup", "messy-pickup")).await;
+    let id = hub
+        .submit("trucking-pickup", &example_order("trucking-pickup", "messy-pickup"))
+        .await;
     let order = hub.wait_for_status(&id, &["failed"], WITHIN).await;
     let failed = event(&order, "failed").unwrap().to_string();
     assert!(failed.contains(&pinned), "names the pinned key: {failed}");
     let attempts = events(&order).iter().filter(|e| e["kind"] == "attempt-failed").count();
     assert_eq!(attempts, 0, "a changed host key is not retried: {order:#}");
-    assert!(std::fs::read_dir(sshd.data_directory().join("inbox")).unwrap().next().is_none());
+    assert!(
+        std::fs::read_dir(sshd.data_directory().join("inbox"))
+            .unwrap()
+            .next()
+            .is_none()
+    );
     hub.stop().await;
 }
 
@@ -213,11 +258,16 @@ async fn files_e2e_sftp_server_down_then_up_the_order_goes_through() {
     let data = sshd.data_directory().to_owned();
     make_folders(&data);
     let mut target = sftp_target(&sshd, sshd.client_private_key_path(), sshd.host_key_sha256());
-    target = target.replace("max_attempts = 3, initial_backoff_ms = 100, max_backoff_ms = 200", "max_attempts = 50, initial_backoff_ms = 100, max_backoff_ms = 300");
+    target = target.replace(
+        "max_attempts = 3, initial_backoff_ms = 100, max_backoff_ms = 200",
+        "max_attempts = 50, initial_backoff_ms = 100, max_backoff_ms = 300",
+    );
     let hub = TestHub::start(&target).await;
     sshd.stop().unwrap();
 
-    let id = hub.submit("trucking-pickup", &example_order("trucking-pickup", "messy-pickup")).await;
+    let id = hub
+        .submit("trucking-pickup", &example_order("trucking-pickup", "messy-pickup"))
+        .await;
     let failed = hub.wait_for_event(&id, "attempt-failed", WITHIN).await;
     assert_eq!(failed["detail"]["error_kind"], "refused", "{failed:#}");
     sshd.start_again().unwrap();
@@ -235,11 +285,18 @@ async fn files_e2e_complaints_over_ftp_xml_out_answer_back() {
     let password = secret_file(&hub_dir, "ftp-password", ftp.password());
     let hub = TestHub::start(&ftp_target(&ftp, &password)).await;
 
-    let id = hub.submit("complaint", &example_order("complaint", "messy-delay")).await;
+    let id = hub
+        .submit("complaint", &example_order("complaint", "messy-delay"))
+        .await;
     hub.wait_for_status(&id, &["submitted"], WITHIN).await;
     let xml = String::from_utf8(wait_for_file(&data.join("inbox").join(format!("CMP_{id}.xml"))).await).unwrap();
     assert!(xml.starts_with("<?xml"), "{xml}");
-    for text in ["货物比约定时间晚到了三天，导致我们的生产线停工。", "陈静", "BK-2026-0001", &id] {
+    for text in [
+        "货物比约定时间晚到了三天，导致我们的生产线停工。",
+        "陈静",
+        "BK-2026-0001",
+        &id,
+    ] {
         assert!(xml.contains(text), "`{text}` missing from\n{xml}");
     }
 
@@ -249,7 +306,10 @@ async fn files_e2e_complaints_over_ftp_xml_out_answer_back() {
     let response = drop_response(&data, "resp-1.xml", answer.as_bytes());
     let order = hub.wait_for_status(&id, &["accepted"], WITHIN).await;
     let accepted = event(&order, "accepted").unwrap();
-    assert!(accepted["message"].as_str().unwrap().contains("已受理，客服小刘跟进"), "{accepted:#}");
+    assert!(
+        accepted["message"].as_str().unwrap().contains("已受理，客服小刘跟进"),
+        "{accepted:#}"
+    );
     assert_eq!(accepted["detail"]["ops_ref"], "CS-2026-77");
     wait_until_gone(&response).await;
     assert!(data.join("archive/resp-1.xml").is_file());
@@ -271,10 +331,15 @@ async fn files_e2e_wrong_ftp_password_fails_the_order_as_unauthorized() {
     let password = secret_file(&hub_dir, "ftp-password", "not-the-password");
     let hub = TestHub::start(&ftp_target(&ftp, &password)).await;
 
-    let id = hub.submit("complaint", &example_order("complaint", "messy-delay")).await;
+    let id = hub
+        .submit("complaint", &example_order("complaint", "messy-delay"))
+        .await;
     let order = hub.wait_for_status(&id, &["failed"], WITHIN).await;
     let failed = event(&order, "failed").unwrap();
     assert_eq!(failed["detail"]["error_kind"], "unauthorized", "{failed:#}");
-    assert!(!order.to_string().contains("not-the-password"), "the password leaked: {order:#}");
+    assert!(
+        !order.to_string().contains("not-the-password"),
+        "the password leaked: {order:#}"
+    );
     hub.stop().await;
 }

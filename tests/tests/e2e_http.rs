@@ -66,12 +66,21 @@ async fn http_e2e_customs_soap_with_ws_security_digest_accepted() {
     let id = declare(&hub).await;
     let order = hub.wait_for_status(&id, &["accepted"], WITHIN).await;
     let accepted = event(&order, "accepted").unwrap();
-    assert!(accepted["detail"]["ops_ref"].as_str().unwrap().starts_with("CD-"), "{accepted:#}");
+    assert!(
+        accepted["detail"]["ops_ref"].as_str().unwrap().starts_with("CD-"),
+        "{accepted:#}"
+    );
 
     let request = ops.requests().into_iter().last().unwrap();
     let body = request.body_text();
-    assert!(body.contains("PasswordDigest"), "digest token added by the host: {body}");
-    assert!(!body.contains(WSS_PASSWORD), "the password itself never travels with digest");
+    assert!(
+        body.contains("PasswordDigest"),
+        "digest token added by the host: {body}"
+    );
+    assert!(
+        !body.contains(WSS_PASSWORD),
+        "the password itself never travels with digest"
+    );
     assert!(request.header("soapaction").is_some(), "SOAPAction set");
     for text in ["宁波海关报关有限公司", "蓝牙耳机"] {
         assert!(body.contains(text), "`{text}` missing: {body}");
@@ -92,14 +101,21 @@ async fn http_e2e_customs_faults_map_to_rejected_or_retried() {
     )]));
     let rejected = declare(&hub).await;
     let order = hub.wait_for_status(&rejected, &["rejected"], WITHIN).await;
-    assert!(event(&order, "rejected").unwrap().to_string().contains("商品编码无效"), "{order:#}");
+    assert!(
+        event(&order, "rejected").unwrap().to_string().contains("商品编码无效"),
+        "{order:#}"
+    );
 
     // Server Fault once, then accepted: retried, not rejected.
     ops.set_behaviour(CustomsBehaviour::Accept);
     ops.queue_behaviour(CustomsBehaviour::ServerFault("database busy".into()));
     let retried = declare(&hub).await;
     let order = hub.wait_for_status(&retried, &["accepted"], WITHIN).await;
-    assert_eq!(events(&order).iter().filter(|e| e["kind"] == "attempt-failed").count(), 1, "{order:#}");
+    assert_eq!(
+        events(&order).iter().filter(|e| e["kind"] == "attempt-failed").count(),
+        1,
+        "{order:#}"
+    );
 
     // Slower than the target's 1 s timeout, then fine: a timeout is retried.
     ops.queue_behaviour(CustomsBehaviour::Slow(Duration::from_millis(2500)));
@@ -113,7 +129,10 @@ async fn http_e2e_customs_faults_map_to_rejected_or_retried() {
         ops.queue_behaviour(behaviour);
         let id = declare(&hub).await;
         let failed = hub.wait_for_event(&id, "attempt-failed", WITHIN).await;
-        assert!(failed["detail"]["error"].as_str().is_some_and(|e| !e.is_empty()), "{failed:#}");
+        assert!(
+            failed["detail"]["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{failed:#}"
+        );
         hub.wait_for_status(&id, &["accepted"], WITHIN).await;
     }
     hub.stop().await;
@@ -125,9 +144,18 @@ async fn http_e2e_customs_wrong_wss_password_fails_without_retrying() {
     let hub = TestHub::start(&customs_target(&ops, &temp_dir("secrets"), "wrong-password", "digest")).await;
     let id = declare(&hub).await;
     let order = hub.wait_for_status(&id, &["failed", "rejected"], WITHIN).await;
-    assert_eq!(order["status"], "failed", "bad credentials are a failure, not the customer's fault: {order:#}");
-    assert_eq!(events(&order).iter().filter(|e| e["kind"] == "attempt-failed").count(), 0);
-    assert!(!order.to_string().contains("wrong-password"), "secret leaked: {order:#}");
+    assert_eq!(
+        order["status"], "failed",
+        "bad credentials are a failure, not the customer's fault: {order:#}"
+    );
+    assert_eq!(
+        events(&order).iter().filter(|e| e["kind"] == "attempt-failed").count(),
+        0
+    );
+    assert!(
+        !order.to_string().contains("wrong-password"),
+        "secret leaked: {order:#}"
+    );
     hub.stop().await;
 }
 
@@ -152,19 +180,38 @@ target = "freight-ops"
     );
     let hub = TestHub::start(&target).await;
     ops.set_down(true);
-    let id = hub.submit("freight-booking", &example_order("freight-booking", "messy-fcl")).await;
+    let id = hub
+        .submit("freight-booking", &example_order("freight-booking", "messy-fcl"))
+        .await;
     let failed = hub.wait_for_event(&id, "attempt-failed", WITHIN).await;
-    assert_eq!(failed["detail"]["retry_after_requested_ms"], 1000, "Retry-After surfaced: {failed:#}");
+    assert_eq!(
+        failed["detail"]["retry_after_requested_ms"], 1000,
+        "Retry-After surfaced: {failed:#}"
+    );
     ops.set_down(false);
     let order = hub.wait_for_status(&id, &["accepted"], WITHIN).await;
-    assert!(event(&order, "accepted").unwrap()["message"].as_str().unwrap().contains("订舱成功"));
+    assert!(
+        event(&order, "accepted").unwrap()["message"]
+            .as_str()
+            .unwrap()
+            .contains("订舱成功")
+    );
     assert_eq!(ops.bookings(), 1);
     let keys: std::collections::BTreeSet<String> = ops
         .requests()
         .iter()
-        .filter_map(|r| r.headers.iter().find(|(n, _)| n == "idempotency-key").map(|(_, v)| v.clone()))
+        .filter_map(|r| {
+            r.headers
+                .iter()
+                .find(|(n, _)| n == "idempotency-key")
+                .map(|(_, v)| v.clone())
+        })
         .collect();
-    assert_eq!(keys.len(), 1, "every attempt carried the same idempotency key: {keys:?}");
+    assert_eq!(
+        keys.len(),
+        1,
+        "every attempt carried the same idempotency key: {keys:?}"
+    );
     let body = String::from_utf8(ops.requests().last().unwrap().body.clone()).unwrap();
     assert!(body.contains("上海"), "{body}");
     hub.stop().await;

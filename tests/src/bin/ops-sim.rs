@@ -71,10 +71,16 @@ async fn main() -> anyhow::Result<()> {
     })
     .await?
     .context("SFTP (OpenSSH sshd) on :2222")?;
-    println!("trucking   SFTP            127.0.0.1:2222  {}/{{inbox,outbox}}", sftp_data.display());
+    println!(
+        "trucking   SFTP            127.0.0.1:2222  {}/{{inbox,outbox}}",
+        sftp_data.display()
+    );
 
     let _ftp = FtpServer::start_at(2121, &ftp_data).await.context("FTP on :2121")?;
-    println!("complaints FTP             127.0.0.1:2121  {}/{{inbox,outbox}}", ftp_data.display());
+    println!(
+        "complaints FTP             127.0.0.1:2121  {}/{{inbox,outbox}}",
+        ftp_data.display()
+    );
 
     tokio::spawn(async {
         if let Err(error) = warehouse().await {
@@ -116,8 +122,14 @@ async fn warehouse() -> anyhow::Result<()> {
                 "wms_ref": format!("WMS-{number:06}"),
                 "message": "入库单已创建 inbound order created",
             });
-            peer.publish_reply(reply_to, answer.to_string().as_bytes(), &correlation, &format!("wms-{number}"), &[])
-                .await?;
+            peer.publish_reply(
+                reply_to,
+                answer.to_string().as_bytes(),
+                &correlation,
+                &format!("wms-{number}"),
+                &[],
+            )
+            .await?;
         }
     }
 }

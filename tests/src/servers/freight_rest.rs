@@ -114,7 +114,11 @@ async fn book(State(shared): State<Shared>, headers: HeaderMap, body: axum::body
             .into_response();
     }
     if serde_json::from_slice::<Value>(&body).is_err() {
-        return (StatusCode::BAD_REQUEST, Json(json!({"message": "cannot read the booking"}))).into_response();
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"message": "cannot read the booking"})),
+        )
+            .into_response();
     }
     let key = headers
         .get("idempotency-key")
@@ -127,7 +131,11 @@ async fn book(State(shared): State<Shared>, headers: HeaderMap, body: axum::body
     books.requests.push(request);
     let next = books.numbers.len() + 1;
     let repeat = books.numbers.contains_key(&key);
-    let number = books.numbers.entry(key).or_insert_with(|| format!("FO-{next:06}")).clone();
+    let number = books
+        .numbers
+        .entry(key)
+        .or_insert_with(|| format!("FO-{next:06}"))
+        .clone();
     let status = if repeat { StatusCode::OK } else { StatusCode::CREATED };
     (status, Json(json!({"bookingNo": number, "message": "订舱成功 booked"}))).into_response()
 }

@@ -2,8 +2,8 @@
 
 pub mod freight_rest;
 pub mod ftp;
-pub mod sshd;
 pub mod rabbitmq;
+pub mod sshd;
 
 pub use ftp::FtpServer;
 pub use sshd::SshServer;
