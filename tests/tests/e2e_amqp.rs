@@ -5,6 +5,7 @@
 //!
 //! Test names contain `amqp` so nextest runs them one at a time with the
 //! broker-restart tests (`.config/nextest.toml`).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is a panic
 
 use std::path::Path;
 use std::time::Duration;

@@ -5,6 +5,7 @@
 //! Each test runs `hub_kernel::server::run` (what `hub serve` runs) with the
 //! built reference plugins, submits an example order through the HTTP API
 //! and plays the OPS by reading and writing the server's data directory.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is a panic
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

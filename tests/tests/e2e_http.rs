@@ -1,6 +1,7 @@
 //! The whole hub against real HTTP OPS: customs declarations as SOAP 1.1
 //! with host-added WS-Security (plugin `customs-soap`), freight bookings as
 //! REST/JSON (plugin `rest-json`).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is a panic
 
 use std::path::Path;
 use std::time::Duration;
