@@ -6,6 +6,7 @@
 //!
 //! Every test is named `amqp_…`: `.config/nextest.toml` runs them one at a
 //! time because one of them stops and restarts the broker.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is a panic
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -48,8 +49,13 @@ fn target_config(
 }
 
 fn transport(exchange: &str, routing_key: &str, reply_queue: Option<&str>) -> LapinAmqp {
+    transport_of("acme-ops", exchange, routing_key, reply_queue)
+}
+
+/// Its connections are named `order-hub <target> publisher|replies`.
+fn transport_of(target: &str, exchange: &str, routing_key: &str, reply_queue: Option<&str>) -> LapinAmqp {
     let config = target_config(&rabbitmq::broker_url(), exchange, &[routing_key], reply_queue, 1_000);
-    LapinAmqp::new("acme-ops", &config, Secret::new(rabbitmq::PASSWORD), 1 << 20)
+    LapinAmqp::new(target, &config, Secret::new(rabbitmq::PASSWORD), 1 << 20)
 }
 
 fn order_message(routing_key: &str, message_id: &str) -> AmqpMessage {
@@ -190,7 +196,7 @@ async fn amqp_publish_delivers_exact_bytes_and_properties() {
 
     peer.delete_queue(&queue).await.unwrap();
     peer.delete_exchange(&exchange).await.unwrap();
-    peer.close().await.unwrap();
+    peer.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -236,7 +242,7 @@ async fn amqp_unroutable_message_is_not_found() {
     );
 
     peer.delete_queue(&queue).await.unwrap();
-    peer.close().await.unwrap();
+    peer.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -271,7 +277,7 @@ async fn amqp_missing_exchange_is_not_found_and_the_channel_is_reopened() {
     eprintln!("missing exchange → recovered publish in {:?}", started.elapsed());
 
     peer.delete_queue(&queue).await.unwrap();
-    peer.close().await.unwrap();
+    peer.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -372,7 +378,7 @@ async fn amqp_reply_consumer_hands_replies_over_and_acks_them() {
     );
 
     peer.delete_queue(&reply_queue).await.unwrap();
-    peer.close().await.unwrap();
+    peer.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -400,7 +406,7 @@ async fn amqp_reply_the_kernel_could_not_store_is_offered_again() {
     assert_eq!(peer.ready_count(&reply_queue).await.unwrap(), 0, "acked once stored");
 
     peer.delete_queue(&reply_queue).await.unwrap();
-    peer.close().await.unwrap();
+    peer.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -410,7 +416,8 @@ async fn amqp_concurrent_publishes_share_one_connection_and_all_arrive_once() {
     let queue = unique_name("burst-q");
     peer.declare_queue(&queue).await.unwrap();
     let mut inbox = peer.consume(&queue).await.unwrap();
-    let transport = Arc::new(transport("", &queue, None));
+    let target = unique_name("burst-target");
+    let transport = Arc::new(transport_of(&target, "", &queue, None));
 
     let started = Instant::now();
     let publishes: Vec<_> = (0..COUNT)
@@ -433,10 +440,16 @@ async fn amqp_concurrent_publishes_share_one_connection_and_all_arrive_once() {
     assert!(got.iter().all(|got| got.delivery_mode == Some(2)));
     assert!(inbox.try_next().is_none(), "no duplicates");
     assert_eq!(peer.ready_count(&queue).await.unwrap(), 0);
+    let publisher = format!("order-hub {target} publisher");
+    assert_eq!(
+        rabbitmq::connections_mentioning(&publisher).await.unwrap(),
+        1,
+        "one shared connection"
+    );
     eprintln!("{COUNT} concurrent publishes confirmed in {confirmed_in:?}");
 
     peer.delete_queue(&queue).await.unwrap();
-    peer.close().await.unwrap();
+    peer.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -446,7 +459,8 @@ async fn amqp_broker_restart_loses_nothing_and_the_same_transport_recovers() {
     let reply_queue = unique_name("restart-replies");
     peer.declare_queue(&queue).await.unwrap();
     peer.declare_reply_queue(&reply_queue).await.unwrap();
-    let transport = Arc::new(transport("", &queue, Some(&reply_queue)));
+    let target = unique_name("restart-target");
+    let transport = Arc::new(transport_of(&target, "", &queue, Some(&reply_queue)));
     let mut consumer = ReplyConsumer::start(transport.clone(), 0);
 
     let mut confirmed = BTreeSet::new();
@@ -462,7 +476,7 @@ async fn amqp_broker_restart_loses_nothing_and_the_same_transport_recovers() {
         consumer.next(WAIT).await.1.correlation_id.as_deref(),
         Some("corr-before")
     );
-    peer.close().await.unwrap();
+    peer.close().await;
 
     let outage = BrokerOutage::begin().await.unwrap();
     let mut outage_errors = Vec::new();
@@ -521,6 +535,11 @@ async fn amqp_broker_restart_loses_nothing_and_the_same_transport_recovers() {
     let ids: BTreeSet<String> = got.into_iter().filter_map(|got| got.message_id).collect();
     assert_eq!(ids, confirmed);
 
+    // One publisher and one reply connection again, the dead ones gone.
+    for role in ["publisher", "replies"] {
+        let name = format!("order-hub {target} {role}");
+        assert_eq!(rabbitmq::connections_mentioning(&name).await.unwrap(), 1, "{name}");
+    }
     consumer.stop().await;
     assert_eq!(peer.ready_count(&reply_queue).await.unwrap(), 0);
     eprintln!(
@@ -529,5 +548,5 @@ async fn amqp_broker_restart_loses_nothing_and_the_same_transport_recovers() {
     );
     peer.delete_queue(&queue).await.unwrap();
     peer.delete_queue(&reply_queue).await.unwrap();
-    peer.close().await.unwrap();
+    peer.close().await;
 }
