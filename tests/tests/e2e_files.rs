@@ -263,8 +263,10 @@ async fn files_e2e_sftp_server_down_then_up_the_order_goes_through() {
         "max_attempts = 3, initial_backoff_ms = 100, max_backoff_ms = 200",
         "max_attempts = 50, initial_backoff_ms = 100, max_backoff_ms = 300",
     );
-    let hub = TestHub::start(&target).await;
+    // Down before the hub starts: no session of the response poller can
+    // outlive the stop and carry the upload.
     sshd.stop().unwrap();
+    let hub = TestHub::start(&target).await;
 
     let id = hub
         .submit("trucking-pickup", &example_order("trucking-pickup", "messy-pickup"))
