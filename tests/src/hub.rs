@@ -53,6 +53,23 @@ pub fn example_order(line: &str, case: &str) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// How often [`eventually`] looks again.
+const POLL: Duration = Duration::from_millis(50);
+
+/// Polls `probe` until it answers `Ok`; after `within` fails with the last
+/// `Err` (what the state was instead). For conditions no event announces:
+/// a file on a server's disk, an order's status over the API.
+pub async fn eventually<T>(within: Duration, mut probe: impl AsyncFnMut() -> Result<T, String>) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        match probe().await {
+            Ok(value) => return value,
+            Err(state) => assert!(Instant::now() < deadline, "not within {within:?}: {state}"),
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
 /// A running hub; stops (and drains) on [`TestHub::stop`] or drop.
 pub struct TestHub {
     pub base_url: String,
@@ -175,34 +192,27 @@ poller_lease_ms = 1000
     /// Waits until the order's status is one of `statuses`; fails with the
     /// order's timeline when `within` passes first.
     pub async fn wait_for_status(&self, id: &str, statuses: &[&str], within: Duration) -> Value {
-        let deadline = Instant::now() + within;
-        loop {
+        eventually(within, async || {
             let order = self.order(id).await;
             if statuses.iter().any(|s| order["status"] == *s) {
-                return order;
+                Ok(order)
+            } else {
+                Err(format!("order {id} did not reach {statuses:?}; it is:\n{order:#}"))
             }
-            assert!(
-                Instant::now() < deadline,
-                "order {id} did not reach {statuses:?} within {within:?}; it is:\n{order:#}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        })
+        .await
     }
 
     /// Waits until the order's timeline has an event of `kind`.
     pub async fn wait_for_event(&self, id: &str, kind: &str, within: Duration) -> Value {
-        let deadline = Instant::now() + within;
-        loop {
+        eventually(within, async || {
             let order = self.order(id).await;
-            if let Some(event) = events(&order).into_iter().find(|e| e["kind"] == kind) {
-                return event;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "order {id} got no `{kind}` event within {within:?}; it is:\n{order:#}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+            events(&order)
+                .into_iter()
+                .find(|e| e["kind"] == kind)
+                .ok_or_else(|| format!("order {id} got no `{kind}` event; it is:\n{order:#}"))
+        })
+        .await
     }
 
     /// Stops the hub the way SIGTERM does and waits for it.

@@ -10,7 +10,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use hub_e2e::hub::{OPERATOR_KEY, TestHub, events, example_order, temp_dir};
+use hub_e2e::hub::{OPERATOR_KEY, TestHub, events, eventually, example_order, temp_dir};
 use hub_e2e::servers::rabbitmq::{BrokerOutage, Peer, unique_name};
 use serde_json::{Value, json};
 
@@ -141,19 +141,14 @@ async fn amqp_e2e_warehouse_order_published_confirmed_and_answered_on_the_reply_
         .await
         .unwrap();
     wms.peer.await_ready_count(&wms.replies, 0, WITHIN).await.unwrap();
-    let deadline = std::time::Instant::now() + WITHIN;
-    loop {
+    eventually(WITHIN, async || {
         let (_, unmatched) = hub.get(OPERATOR_KEY, "/v1/replies/unmatched").await;
-        let count = unmatched["items"].as_array().map_or(0, Vec::len);
-        if count >= 2 {
-            break;
+        match unmatched["items"].as_array().map_or(0, Vec::len) {
+            count if count >= 2 => Ok(()),
+            _ => Err(format!("unreadable replies not kept: {unmatched:#}")),
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "unreadable replies not kept: {unmatched:#}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await;
     hub.stop().await;
     wms.clean_up().await;
 }

@@ -8,9 +8,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is a panic
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use hub_e2e::hub::{OPERATOR_KEY, TestHub, events, example_order};
+use hub_e2e::hub::{OPERATOR_KEY, TestHub, events, eventually, example_order};
 use hub_e2e::servers::ftp::FtpServer;
 use hub_e2e::servers::sshd::SshServer;
 use serde_json::Value;
@@ -80,22 +80,18 @@ target = "complaints-ops"
 
 /// Polls until `path` exists (the hub writes it), returning its bytes.
 async fn wait_for_file(path: &Path) -> Vec<u8> {
-    let deadline = Instant::now() + WITHIN;
-    loop {
-        if let Ok(bytes) = std::fs::read(path) {
-            return bytes;
-        }
-        assert!(Instant::now() < deadline, "{} never appeared", path.display());
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(WITHIN, async || {
+        std::fs::read(path).map_err(|e| format!("{} never appeared: {e}", path.display()))
+    })
+    .await
 }
 
 async fn wait_until_gone(path: &Path) {
-    let deadline = Instant::now() + WITHIN;
-    while path.exists() {
-        assert!(Instant::now() < deadline, "{} was never taken", path.display());
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(WITHIN, async || match path.exists() {
+        true => Err(format!("{} was never taken", path.display())),
+        false => Ok(()),
+    })
+    .await
 }
 
 /// The OPS drops an answer the way a careful OPS does: temporary name, then rename.
