@@ -1,9 +1,14 @@
 //! Who is calling: API keys to principals with a role and a tenant.
 //!
-//! Keys are configured only as SHA-256 digests (or read from an environment
-//! variable at start-up), so `hub.toml` holds no usable secret. Tenants and
-//! key management arrive with the tenants issue; the actor of every action is
-//! already recorded on the timeline.
+//! Two sources of keys, both stored only as SHA-256 digests:
+//! - `[[principals]]` in `hub.toml` (digest, or the key read from an
+//!   environment variable at start-up), for staff and demos;
+//! - keys created with `hub keys create` in the store (tenants' portal
+//!   keys), revocable at once with `hub keys revoke`.
+//!
+//! Keys are 256-bit random strings, so a fast hash is enough at rest (no
+//! password hashing needed). A presented key that matches neither source
+//! is a 401 that tells nothing about the resource asked for.
 
 use std::collections::HashMap;
 
@@ -107,6 +112,42 @@ pub fn digest(key: &str) -> [u8; 32] {
     Sha256::digest(key.as_bytes()).into()
 }
 
+/// Hex SHA-256 of `key`, as stored.
+pub fn digest_hex(key: &str) -> String {
+    hex::encode(digest(key))
+}
+
+/// Prefix of every key the hub generates (secret scanners can match it).
+pub const KEY_PREFIX: &str = "ohk_";
+
+/// A new API key: `ohk_` + 32 bytes from the OS CSPRNG, base64url.
+pub fn generate_api_key() -> Result<String, getrandom::Error> {
+    use base64::Engine as _;
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)?;
+    Ok(format!(
+        "{KEY_PREFIX}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    ))
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Customer => "customer",
+            Role::Reviewer => "reviewer",
+            Role::Operator => "operator",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Role> {
+        [Role::Customer, Role::Reviewer, Role::Operator, Role::Admin]
+            .into_iter()
+            .find(|role| role.as_str() == name)
+    }
+}
+
 impl Authenticator {
     pub fn from_config(principals: &[PrincipalConfig]) -> Result<Self, String> {
         let mut by_digest = HashMap::new();
@@ -154,6 +195,15 @@ mod tests {
         assert!(acme.may_read("acme") && !acme.may_read("globex"));
         assert!(auth.authenticate("k2").unwrap().role.can_review());
         assert!(auth.authenticate("k3").is_none());
+    }
+
+    #[test]
+    fn generated_keys_are_distinct_and_recognisable() {
+        let a = generate_api_key().unwrap();
+        let b = generate_api_key().unwrap();
+        assert_ne!(a, b);
+        assert!(a.starts_with(KEY_PREFIX) && a.len() == KEY_PREFIX.len() + 43, "{a}");
+        assert_eq!(digest_hex(&a).len(), 64);
     }
 
     #[test]

@@ -71,6 +71,8 @@ enum Command {
     },
     /// Dead letters: list, inspect and replay jobs whose delivery gave up.
     Dlq(cli::dlq::DlqArgs),
+    /// API keys of tenants and staff: create (shown once), list, revoke.
+    Keys(cli::keys::KeysArgs),
 }
 
 #[derive(Subcommand)]
@@ -145,6 +147,7 @@ fn main() -> ExitCode {
             command: PluginCommand::Test { plugin, cases },
         } => test_plugin(&plugin, &cases),
         Command::Dlq(args) => cli::dlq::run(args),
+        Command::Keys(args) => cli::keys::run(args),
     };
     result.unwrap_or_else(|e| {
         eprintln!("error: {e:#}");

@@ -27,12 +27,18 @@ impl FromRequestParts<AppState> for Caller {
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
             .map(|(_, key)| key.trim())
             .ok_or_else(ApiProblem::unauthorized)?;
-        state
-            .auth
-            .authenticate(key)
-            .cloned()
-            .map(Caller)
-            .ok_or_else(ApiProblem::unauthorized)
+        if let Some(principal) = state.auth.authenticate(key) {
+            return Ok(Caller(principal.clone()));
+        }
+        let stored = state
+            .store
+            .principal_for_key(&crate::auth::digest_hex(key))
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "cannot look up an API key");
+                ApiProblem::internal()
+            })?;
+        stored.map(Caller).ok_or_else(ApiProblem::unauthorized)
     }
 }
 

@@ -20,12 +20,8 @@ use hub_kernel::timeline::Actor;
 pub struct DlqArgs {
     #[command(subcommand)]
     command: DlqCommand,
-    /// Configuration file whose `database_url` to use (default: the embedded default's).
-    #[arg(long, env = "HUB_CONFIG", global = true)]
-    config: Option<PathBuf>,
-    /// sqlite:FILE or postgres://… (overrides the config).
-    #[arg(long = "database", env = "HUB_DATABASE_URL", global = true)]
-    database_url: Option<String>,
+    #[command(flatten)]
+    store: super::StoreArgs,
 }
 
 #[derive(Args, Clone, Default)]
@@ -90,40 +86,18 @@ enum DlqCommand {
 }
 
 pub fn run(args: DlqArgs) -> Result<ExitCode> {
-    let url = match args.database_url {
-        Some(url) => url,
-        None => HubConfig::load(args.config.as_deref())?.database_url,
-    };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    runtime.block_on(async move {
-        let store = Store::connect(&url).await.context("cannot open the store")?;
-        let code = match args.command {
-            DlqCommand::List { filter, limit, json } => list(&store, filter.into(), limit, json).await?,
-            DlqCommand::Show { job_id, json } => show(&store, &job_id, json).await?,
+    let command = args.command;
+    args.store.run(|store| async move {
+        match command {
+            DlqCommand::List { filter, limit, json } => list(&store, filter.into(), limit, json).await,
+            DlqCommand::Show { job_id, json } => show(&store, &job_id, json).await,
             DlqCommand::Replay {
                 job_ids,
                 all,
                 filter,
                 operator,
-            } => {
-                let operator = operator
-                    .or_else(|| std::env::var("USER").ok())
-                    .unwrap_or_else(|| "cli".to_owned());
-                replay(
-                    &store,
-                    job_ids,
-                    all,
-                    filter.into(),
-                    Actor::Staff(format!("cli:{operator}")),
-                )
-                .await?
-            }
-        };
-        store.close().await;
-        Ok(code)
+            } => replay(&store, job_ids, all, filter.into(), super::cli_actor(operator)).await,
+        }
     })
 }
 

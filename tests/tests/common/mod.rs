@@ -22,6 +22,7 @@ pub const ACME: &str = "demo-customer-acme";
 pub const GLOBEX: &str = "demo-customer-globex";
 pub const REVIEWER: &str = "demo-reviewer";
 pub const OPERATOR: &str = "demo-operator";
+pub const ADMIN: &str = "demo-admin";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
