@@ -24,11 +24,12 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
+use utoipa::IntoParams;
 
-use super::{AppState, cursor};
 use super::extract::Caller;
 use super::orders::store_failure;
-use super::problem::{ApiProblem, bad_query};
+use super::problem::{self, ApiProblem, ProblemDocument, bad_query};
+use super::{AppState, cursor};
 use crate::auth::{Principal, Role};
 use crate::store::{Backend, OrderFilter, OrderRecord, Store, format_time};
 use crate::timeline::{OrderStatus, TimelineEvent};
@@ -73,11 +74,16 @@ async fn visible_order(state: &AppState, caller: &Principal, id: &str) -> Result
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
-    /// One status or several, comma-separated.
+    /// One status or several, comma-separated: needs-review, queued, rejected, submitted,
+    /// accepted, in-progress, completed, cancelled, failed.
+    #[param(example = "accepted,in-progress")]
     status: Option<String>,
+    /// Only this business line.
+    #[param(example = "freight-booking")]
     line: Option<String>,
     /// Created at or after (RFC 3339).
     created_from: Option<String>,
@@ -85,10 +91,11 @@ pub struct ListQuery {
     created_to: Option<String>,
     /// The customer's own reference, exactly.
     reference: Option<String>,
-    /// Staff only: one tenant's orders.
+    /// Staff only: one tenant's orders (a customer always gets its own).
     tenant: Option<String>,
+    /// Page size, 1 to 500 (default 50).
     limit: Option<u32>,
-    /// `next_cursor` of the previous page.
+    /// `next_cursor` of the previous page, unchanged.
     cursor: Option<String>,
 }
 
@@ -99,10 +106,34 @@ fn bad_filter(detail: String) -> ApiProblem {
 fn parse_time(name: &str, value: &str) -> Result<String, ApiProblem> {
     chrono::DateTime::parse_from_rfc3339(value)
         .map(|t| format_time(t.with_timezone(&chrono::Utc)))
-        .map_err(|e| bad_filter(format!("{name} '{value}' is not an RFC 3339 time ({e}), e.g. 2026-12-01T08:00:00+08:00")))
+        .map_err(|e| {
+            bad_filter(format!(
+                "{name} '{value}' is not an RFC 3339 time ({e}), e.g. 2026-12-01T08:00:00+08:00"
+            ))
+        })
 }
 
 /// `GET /v1/orders`
+#[utoipa::path(
+    get,
+    path = "/v1/orders",
+    operation_id = "listOrders",
+    tag = "orders",
+    security(("api_key" = [])),
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of orders, newest first (`orders`: id, line, status, customer_reference, \
+            created_at, updated_at, status_url; `tenant` for staff) and `next_cursor` (null on the last page).", body = Object,
+            example = json!({"orders": [{"id": "0193f1c2-7a4e-7d10-9c1a-2b3c4d5e6f70", "line": "freight-booking",
+                "status": "accepted", "customer_reference": "BK-2026-0001", "created_at": "2026-12-01T08:00:00.000000Z",
+                "updated_at": "2026-12-01T08:00:02.000000Z", "status_url": "/v1/orders/0193f1c2-7a4e-7d10-9c1a-2b3c4d5e6f70"}],
+                "next_cursor": null})),
+        (status = 400, description = "A filter that does not parse: unknown status, a time that is not RFC 3339, \
+            a cursor this API did not give out, an unknown parameter.", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, response = problem::Unauthorized),
+        (status = 500, response = problem::Internal),
+    ),
+)]
 pub async fn list(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -131,15 +162,27 @@ pub async fn list(
         tenant,
         statuses,
         line: q.line.filter(|l| !l.is_empty()),
-        created_from: q.created_from.as_deref().map(|t| parse_time("created_from", t)).transpose()?,
-        created_to: q.created_to.as_deref().map(|t| parse_time("created_to", t)).transpose()?,
+        created_from: q
+            .created_from
+            .as_deref()
+            .map(|t| parse_time("created_from", t))
+            .transpose()?,
+        created_to: q
+            .created_to
+            .as_deref()
+            .map(|t| parse_time("created_to", t))
+            .transpose()?,
         reference: q.reference.filter(|r| !r.is_empty()),
     };
     let cursor = q.cursor.as_deref().map(cursor::decode).transpose()?;
     let limit = q.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
     let orders = state
         .store
-        .list_orders(&filter, cursor.as_ref().map(|(at, id)| (at.as_str(), id.as_str())), limit)
+        .list_orders(
+            &filter,
+            cursor.as_ref().map(|(at, id)| (at.as_str(), id.as_str())),
+            limit,
+        )
         .await
         .map_err(|e| store_failure(&e))?;
     let next_cursor = (orders.len() == limit as usize)
@@ -166,14 +209,36 @@ fn summary(order: &OrderRecord, staff: bool) -> Value {
     view
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct TimelineQuery {
-    /// Only events after this sequence number.
+    /// Only events after this sequence number (`seq`); for the stream, `Last-Event-ID` wins.
     after: Option<i64>,
 }
 
 /// `GET /v1/orders/{id}/timeline`
+#[utoipa::path(
+    get,
+    path = "/v1/orders/{id}/timeline",
+    operation_id = "getOrderTimeline",
+    tag = "orders",
+    security(("api_key" = [])),
+    params(("id" = String, Path, description = "The order id."), TimelineQuery),
+    responses(
+        (status = 200, description = "The order's status and its events, oldest first. Each event: id, seq, kind, at, \
+            actor {kind: system|customer|staff|target, id}, message (customer-facing), data (optional); \
+            `detail` (internal) only for staff.", body = Object,
+            example = json!({"order_id": "0193f1c2-7a4e-7d10-9c1a-2b3c4d5e6f70", "status": "accepted", "events": [
+                {"id": "0193f1c2-7a4f-7000-8000-000000000001", "seq": 1, "kind": "received", "at": "2026-12-01T08:00:00.000000Z",
+                 "actor": {"kind": "customer", "id": "acme-portal"}, "message": "Order received"}]})),
+        (status = 400, response = problem::BadQuery),
+        (status = 401, response = problem::Unauthorized),
+        (status = 404, description = "No such order visible to the caller (another tenant's order reads the same).",
+            body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 500, response = problem::Internal),
+    ),
+)]
 pub async fn timeline(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -197,6 +262,28 @@ pub async fn timeline(
 }
 
 /// `GET /v1/orders/{id}/events`: the timeline as server-sent events.
+#[utoipa::path(
+    get,
+    path = "/v1/orders/{id}/events",
+    operation_id = "streamOrderEvents",
+    tag = "orders",
+    security(("api_key" = [])),
+    params(
+        ("id" = String, Path, description = "The order id."),
+        ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this event (`id:` of the last frame received); \
+            browsers' EventSource sends it by itself on reconnect."),
+        TimelineQuery,
+    ),
+    responses(
+        (status = 200, description = "`text/event-stream`: every event of the timeline after `Last-Event-ID`, then new ones \
+            as they happen. Frame: `id:` the event's seq, `event:` its kind, `data:` the event as in the timeline. \
+            A comment every 15 s keeps proxies from closing the connection.", content_type = "text/event-stream", body = String),
+        (status = 400, description = "`Last-Event-ID` is not an event id.", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, response = problem::Unauthorized),
+        (status = 404, description = "No such order visible to the caller.", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 500, response = problem::Internal),
+    ),
+)]
 pub async fn events(
     State(state): State<AppState>,
     Caller(caller): Caller,

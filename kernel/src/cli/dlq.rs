@@ -4,14 +4,12 @@
 //! database URL the hub uses and no running hub. Replays are recorded on
 //! the order's timeline with the operator's name (`--as`, default `$USER`).
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use hub_kernel::config::HubConfig;
 use hub_kernel::dlq;
 use hub_kernel::store::{DeadLetterFilter, Store};
 use hub_kernel::timeline::Actor;

@@ -6,7 +6,7 @@
 
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, anyhow, bail};
 use clap::{Args, Subcommand};
 
 use hub_kernel::auth::{self, Principal, Role};
@@ -109,7 +109,7 @@ fn checked_principal(id: String, role: Role, tenant: Option<String>) -> Result<P
 }
 
 async fn create(store: &Store, principal: Principal, label: String, by: Actor, json: bool) -> Result<ExitCode> {
-    let key = auth::generate_api_key().context("the OS random number generator failed")?;
+    let key = auth::generate_api_key().map_err(|e| anyhow!("the OS random number generator failed: {e}"))?;
     let id = format!("key_{}", uuid::Uuid::now_v7().simple());
     let key_prefix: String = key.chars().take(auth::KEY_PREFIX.len() + 6).collect();
     store
