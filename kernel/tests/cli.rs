@@ -1,4 +1,4 @@
-//! The `hub` binary as a user runs it: `schemas check`, `validate`, `serve`.
+//! The `hub` binary as a user runs it: `schemas check`, `validate`, `serve`, `keys`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is a panic
 
@@ -215,4 +215,98 @@ fn routes_explain_names_the_matching_rule_and_why_others_did_not() {
         text.contains("ocean freight → freight-ops: no, /service_mode is \"AIR\", not one of [\"FCL\", \"LCL\"]\nno rule matched\n"),
         "{text}"
     );
+}
+
+#[test]
+fn keys_are_created_once_listed_without_the_key_and_revoked() {
+    let db = format!("sqlite:{}", temp_dir("keys").join("hub.db").display());
+    let created = hub(&[
+        "keys",
+        "create",
+        "--database",
+        &db,
+        "--principal",
+        "initech-portal",
+        "--role",
+        "customer",
+        "--tenant",
+        "initech",
+        "--label",
+        "portal prod",
+        "--as",
+        "wang",
+        "--json",
+    ]);
+    assert!(created.status.success(), "{created:?}");
+    let created: serde_json::Value = serde_json::from_slice(&created.stdout).unwrap();
+    let key = created["key"].as_str().unwrap().to_owned();
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert!(key.starts_with("ohk_") && key.len() > 40, "{key}");
+
+    // The stored key resolves to its principal; only its digest is stored.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let principal = runtime.block_on(async {
+        let store = hub_kernel::store::Store::connect(&db).await.unwrap();
+        let principal = store
+            .principal_for_key(&hub_kernel::auth::digest_hex(&key))
+            .await
+            .unwrap();
+        store.close().await;
+        principal
+    });
+    let principal = principal.expect("the new key authenticates");
+    assert_eq!(
+        (principal.id.as_str(), principal.tenant.as_deref()),
+        ("initech-portal", Some("initech"))
+    );
+    let file = std::fs::read(db.trim_start_matches("sqlite:")).unwrap();
+    assert!(
+        !file.windows(key.len()).any(|w| w == key.as_bytes()),
+        "the key itself is not in the database"
+    );
+
+    let listed = hub(&["keys", "list", "--database", &db]);
+    let text = String::from_utf8(listed.stdout).unwrap();
+    assert!(
+        text.contains(&id) && text.contains("initech-portal") && text.contains("active"),
+        "{text}"
+    );
+    assert!(!text.contains(&key), "lists never show the key");
+
+    let revoked = hub(&["keys", "revoke", &id, "--database", &db, "--as", "wang"]);
+    assert!(revoked.status.success(), "{revoked:?}");
+    let again = hub(&["keys", "revoke", &id, "--database", &db]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("no active key"));
+    let listed = hub(&["keys", "list", "--database", &db, "--all"]);
+    assert!(String::from_utf8(listed.stdout).unwrap().contains("revoked"));
+
+    // Mistakes are refused with the reason.
+    let no_tenant = hub(&[
+        "keys",
+        "create",
+        "--database",
+        &db,
+        "--principal",
+        "x",
+        "--role",
+        "customer",
+    ]);
+    assert_eq!(no_tenant.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&no_tenant.stderr).contains("needs --tenant"));
+    let bad_role = hub(&[
+        "keys",
+        "create",
+        "--database",
+        &db,
+        "--principal",
+        "x",
+        "--role",
+        "root",
+    ]);
+    assert!(!bad_role.status.success());
+    assert!(String::from_utf8_lossy(&bad_role.stderr).contains("unknown role 'root'"));
 }
