@@ -14,6 +14,9 @@ use tokio::task::JoinHandle;
 /// Well-known demo keys of the embedded configuration.
 pub const CUSTOMER_KEY: &str = "demo-customer-acme";
 pub const OPERATOR_KEY: &str = "demo-operator";
+pub const GLOBEX_KEY: &str = "demo-customer-globex";
+pub const REVIEWER_KEY: &str = "demo-reviewer";
+pub const ADMIN_KEY: &str = "demo-admin";
 
 const PRINCIPALS: &str = r#"
 [[principals]]
@@ -26,6 +29,22 @@ key_sha256 = "72c0ce2ff28bdf0ddef92b92d2708dac68e2cb5623e583d2e6d921c7e647fe05"
 id = "operator-wang"
 role = "operator"
 key_sha256 = "9437e87fae95c03d3778f2575bb18ce30e647e51d86a8c37963364e1fc4f374e"
+
+[[principals]]
+id = "globex-portal"
+role = "customer"
+tenant = "globex"
+key_sha256 = "a806f9ddaf8b97a27c06a16ee8c68103744a6ed72b9dd24a6de75a879f77e898"
+
+[[principals]]
+id = "reviewer-li"
+role = "reviewer"
+key_sha256 = "baf096fd9de6850705ebb06f5f4f012a28876ba2817d7d54688d5e5124ceb78b"
+
+[[principals]]
+id = "admin-zhao"
+role = "admin"
+key_sha256 = "cce7a2cf1ae045989cfc914fb95a41526f167a838b3c7d33745143614abace7c"
 "#;
 
 pub fn repo_root() -> PathBuf {
