@@ -35,7 +35,10 @@ mod tests {
     #[test]
     fn round_trip_and_garbage() {
         let cursor = encode("2026-12-01T08:00:00.000000Z", "ord_1");
-        assert_eq!(decode(&cursor).unwrap(), ("2026-12-01T08:00:00.000000Z".into(), "ord_1".into()));
+        assert_eq!(
+            decode(&cursor).unwrap(),
+            ("2026-12-01T08:00:00.000000Z".into(), "ord_1".into())
+        );
         assert!(decode("not base64!").is_err());
         assert!(decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("no newline")).is_err());
     }

@@ -89,13 +89,14 @@ impl Store {
     /// Revokes key `id`; `false` when there is no such key or it was revoked already.
     pub async fn revoke_api_key(&self, id: &str, by: &Actor) -> Result<bool, StoreError> {
         let (mut tx, _guard) = self.begin_write().await?;
-        let revoked = sqlx::query("UPDATE api_keys SET revoked_at = $1, revoked_by = $2 WHERE id = $3 AND revoked_at IS NULL")
-            .bind(now())
-            .bind(by.parts().1)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        let revoked =
+            sqlx::query("UPDATE api_keys SET revoked_at = $1, revoked_by = $2 WHERE id = $3 AND revoked_at IS NULL")
+                .bind(now())
+                .bind(by.parts().1)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
         if revoked == 0 {
             tx.rollback().await?;
             return Ok(false);
@@ -129,10 +130,11 @@ impl Store {
 
     /// The principal of an unrevoked key with this digest.
     pub async fn principal_for_key(&self, key_sha256: &str) -> Result<Option<Principal>, StoreError> {
-        let row = sqlx::query("SELECT principal, role, tenant FROM api_keys WHERE key_sha256 = $1 AND revoked_at IS NULL")
-            .bind(key_sha256)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row =
+            sqlx::query("SELECT principal, role, tenant FROM api_keys WHERE key_sha256 = $1 AND revoked_at IS NULL")
+                .bind(key_sha256)
+                .fetch_optional(&self.pool)
+                .await?;
         let Some(row) = row else { return Ok(None) };
         let tenant: String = row.try_get("tenant")?;
         let role: String = row.try_get("role")?;

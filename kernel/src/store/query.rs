@@ -93,11 +93,11 @@ impl Store {
         let sql =
             format!("SELECT {EVENT_COLUMNS} FROM order_events WHERE order_id = $1 AND seq > $2 ORDER BY seq LIMIT $3");
         let rows = sqlx::query(&sql)
-        .bind(order_id)
-        .bind(after_seq)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
+            .bind(order_id)
+            .bind(after_seq)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(event_from_row).collect()
     }
 }
