@@ -7,11 +7,26 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::IntoParams;
 
 use super::AppState;
 use super::extract::Caller;
-use super::problem::{ApiProblem, bad_query};
+use super::problem::{self, ApiProblem, ProblemDocument, bad_query};
 
+/// List the business lines with their latest schema version.
+#[utoipa::path(
+    get,
+    path = "/v1/business-lines",
+    operation_id = "listBusinessLines",
+    tag = "meta",
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "Every business line: `line`, `title`, latest `version`, all `versions`, `schema_url`.", body = Object,
+            example = json!({"items": [{"line": "freight-booking", "title": "Freight booking", "version": 1, "versions": [1],
+                "schema_url": "/v1/business-lines/freight-booking/schema"}]})),
+        (status = 401, response = problem::Unauthorized),
+    ),
+)]
 pub async fn list(State(state): State<AppState>, _caller: Caller) -> Json<Value> {
     let lines: Vec<Value> = state
         .schemas
@@ -29,11 +44,35 @@ pub async fn list(State(state): State<AppState>, _caller: Caller) -> Json<Value>
     Json(json!({ "items": lines }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct VersionQuery {
+    /// A schema version of the line; the latest when absent.
+    #[param(minimum = 1, example = 1)]
     version: Option<u32>,
 }
 
+/// The JSON Schema of a business line.
+///
+/// JSON Schema 2020-12, with the hub's `x-hub-*` keywords for aliases,
+/// normalization and reviewable problems.
+#[utoipa::path(
+    get,
+    path = "/v1/business-lines/{line}/schema",
+    operation_id = "getBusinessLineSchema",
+    tag = "meta",
+    security(("api_key" = [])),
+    params(
+        ("line" = String, Path, description = "The business line, e.g. `freight-booking`.", example = "freight-booking"),
+        VersionQuery,
+    ),
+    responses(
+        (status = 200, description = "The schema document.", body = Object, content_type = "application/schema+json"),
+        (status = 400, response = problem::BadQuery),
+        (status = 401, response = problem::Unauthorized),
+        (status = 404, description = "Unknown business line, or no such version of it.", body = ProblemDocument, content_type = "application/problem+json"),
+    ),
+)]
 pub async fn schema(
     State(state): State<AppState>,
     _caller: Caller,

@@ -8,6 +8,8 @@
 //! |---|---|---|
 //! | POST | `/v1/orders/{line}` | any caller |
 //! | GET | `/v1/orders/{id}` | the order's tenant, staff |
+//! | GET | `/v1/orders` | customers: own tenant; staff: all (`?tenant=`) |
+//! | GET | `/v1/orders/{id}/timeline`, `/v1/orders/{id}/events` (SSE) | the order's tenant, staff |
 //! | POST | `/v1/validate/{line}` | any caller |
 //! | GET | `/v1/business-lines` | any caller |
 //! | GET | `/v1/business-lines/{line}/schema` | any caller |
@@ -21,14 +23,31 @@
 //! | POST | `/v1/dead-letters/{job_id}/replay`, `/v1/dead-letters/replay` | operator, admin |
 //! | GET | `/v1/replies/unmatched`, `/v1/replies/overdue` | operator, admin |
 //! | POST | `/v1/callbacks/{target}` | the OPS, with the target's callback token |
+//! | GET | `/v1/audit` | operator, admin |
 //! | GET | `/healthz`, `/readyz` | anyone |
+//! | GET | `/v1/openapi.json` | anyone |
+//!
+//! (`/v1/orders/{line}` and `/v1/orders/{id}` are one path, `/v1/orders/{line_or_id}`:
+//! POST takes a business line, GET an order id.)
+//!
+//! The OpenAPI 3.1 document at `/v1/openapi.json` is generated from the
+//! handlers' `#[utoipa::path]` annotations, and [`routes`] registers the
+//! handlers from those same annotations, so what is served and what is
+//! documented cannot differ. **To add an endpoint**: annotate the handler
+//! (see any handler here; `openapi.rs` has the shared parts), add one
+//! `.routes(routes!(module::handler))` line to [`routes`], a row to the table
+//! above, and the route to `SERVED` in `kernel/tests/openapi.rs`.
 
+mod audit;
+mod cursor;
 mod dispatch;
 mod extract;
 mod lines;
+mod openapi;
 mod orders;
 mod plugins;
 pub mod problem;
+mod query;
 mod review;
 
 use std::future::Future;
@@ -37,8 +56,10 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use tower_http::trace::TraceLayer;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::Authenticator;
 use crate::dispatch::Dispatcher;
@@ -66,6 +87,9 @@ pub struct AppState {
     pub dispatcher: Option<Dispatcher>,
     /// Reply handling (callbacks); `None` in a hub without plugins.
     pub replies: Option<Arc<Replies>>,
+    /// Cancelled when the hub begins to stop: ends open event streams,
+    /// which would otherwise hold the graceful shutdown open for ever.
+    pub streams_stop: tokio_util::sync::CancellationToken,
 }
 
 impl AppState {
@@ -80,6 +104,7 @@ impl AppState {
             plugins: None,
             dispatcher: None,
             replies: None,
+            streams_stop: tokio_util::sync::CancellationToken::new(),
         }
     }
 
@@ -102,30 +127,57 @@ impl AppState {
     }
 }
 
+/// Every route of the API, each registered from its handler's
+/// `#[utoipa::path]`: the axum routes and the OpenAPI document come from
+/// the same annotations. **Register new handlers here**, one
+/// `.routes(routes!(...))` per path; handlers sharing a path (different
+/// methods) go in the same `routes!`, which requires their annotations to
+/// name the same path, parameter names included.
+fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        // orders
+        .routes(routes!(orders::submit, orders::get))
+        .routes(routes!(query::list))
+        .routes(routes!(query::timeline))
+        .routes(routes!(query::events))
+        .routes(routes!(audit::list))
+        .routes(routes!(orders::validate))
+        // business lines (meta)
+        .routes(routes!(lines::list))
+        .routes(routes!(lines::schema))
+        // review queue
+        .routes(routes!(review::queue))
+        .routes(routes!(review::release))
+        .routes(routes!(review::reject))
+        // plugins
+        .routes(routes!(plugins::list))
+        .routes(routes!(plugins::rescan))
+        .routes(routes!(plugins::activate))
+        .routes(routes!(plugins::rollback))
+        // dispatch: targets, dead letters, replies, callbacks
+        .routes(routes!(dispatch::targets))
+        .routes(routes!(dispatch::list_dead_letters))
+        .routes(routes!(dispatch::replay_dead_letters))
+        .routes(routes!(dispatch::show_dead_letter))
+        .routes(routes!(dispatch::replay_dead_letter))
+        .routes(routes!(dispatch::unmatched_replies))
+        .routes(routes!(dispatch::overdue_replies))
+        .routes(routes!(dispatch::callback))
+        // health and this document
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(openapi::document))
+}
+
+/// The OpenAPI 3.1 document of the API, as served at `/v1/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes().into_openapi()
+}
+
 pub fn router(state: AppState) -> Router {
     let max_body_bytes = state.max_body_bytes;
-    Router::new()
-        .route("/v1/orders/{line_or_id}", post(orders::submit).get(orders::get))
-        .route("/v1/validate/{line}", post(orders::validate))
-        .route("/v1/business-lines", get(lines::list))
-        .route("/v1/business-lines/{line}/schema", get(lines::schema))
-        .route("/v1/review", get(review::queue))
-        .route("/v1/review/{id}/release", post(review::release))
-        .route("/v1/review/{id}/reject", post(review::reject))
-        .route("/v1/plugins", get(plugins::list))
-        .route("/v1/plugins/rescan", post(plugins::rescan))
-        .route("/v1/plugins/{name}/activate", post(plugins::activate))
-        .route("/v1/plugins/{name}/rollback", post(plugins::rollback))
-        .route("/v1/targets", get(dispatch::targets))
-        .route("/v1/dead-letters", get(dispatch::list_dead_letters))
-        .route("/v1/dead-letters/replay", post(dispatch::replay_dead_letters))
-        .route("/v1/dead-letters/{job_id}", get(dispatch::show_dead_letter))
-        .route("/v1/dead-letters/{job_id}/replay", post(dispatch::replay_dead_letter))
-        .route("/v1/replies/unmatched", get(dispatch::unmatched_replies))
-        .route("/v1/replies/overdue", get(dispatch::overdue_replies))
-        .route("/v1/callbacks/{target}", post(dispatch::callback))
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz))
+    let (routes, _document) = routes().split_for_parts();
+    routes
         .fallback(|| async { ApiProblem::not_found("no such endpoint; see /v1/business-lines and the README") })
         .method_not_allowed_fallback(|| async {
             ApiProblem::new(
@@ -140,6 +192,29 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Liveness: the process serves HTTP.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    operation_id = "healthz",
+    tag = "health",
+    responses((status = 200, description = "The hub is up.", body = String, content_type = "text/plain", example = "ok")),
+)]
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// Readiness: the store answers.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    operation_id = "readyz",
+    tag = "health",
+    responses(
+        (status = 200, description = "The hub can take requests.", body = String, content_type = "text/plain", example = "ready"),
+        (status = 503, description = "The store is not reachable.", body = problem::ProblemDocument, content_type = "application/problem+json"),
+    ),
+)]
 async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiProblem> {
     state.store.ping().await.map_err(|e| {
         tracing::warn!(error = %e, "readiness check failed");

@@ -8,7 +8,8 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::extract::{Caller, JsonBody};
-use super::problem::ApiProblem;
+use super::openapi;
+use super::problem::{self, ApiProblem, ProblemDocument};
 use crate::auth::Role;
 use crate::intake::IntakeError;
 use crate::store::{OrderRecord, StoreError};
@@ -25,6 +26,55 @@ fn unknown_line(line: &str) -> ApiProblem {
     ))
 }
 
+/// Submit an order to a business line.
+///
+/// The order is any JSON object; the hub normalizes it (field aliases,
+/// units, dates, codes, full-width characters) and validates it against
+/// the line's JSON Schema (`GET /v1/business-lines/{line}/schema`). A valid
+/// order is queued for dispatch; one whose problems staff may fix goes to
+/// review (still 202, `status` `needs_review`, with its `problems`); one
+/// that cannot be fixed is refused with every problem (422). Send an
+/// `Idempotency-Key` to make retries safe: the same key with the same body
+/// answers the first result again.
+#[utoipa::path(
+    post,
+    path = "/v1/orders/{line_or_id}",
+    operation_id = "submitOrder",
+    tag = "orders",
+    security(("api_key" = [])),
+    params(
+        ("line_or_id" = String, Path, description = "The business line (`GET /v1/business-lines`), e.g. `freight-booking`.", example = "freight-booking"),
+        ("Idempotency-Key" = Option<String>, Header, nullable = false, description = "1 to 255 visible ASCII characters; a retry with the same key and body gets the first answer (`Idempotent-Replayed: true`), a different body 409."),
+    ),
+    request_body(
+        content = Object,
+        description = "The order, in whatever shape the line's schema accepts (aliases and messy values are normalized).",
+        examples(
+            ("freight-booking" = (summary = "A messy ocean booking", value = json!(openapi::freight_booking()))),
+            ("freight-booking (review)" = (summary = "Unknown port, weight without unit: goes to review", value = json!(openapi::freight_booking_for_review()))),
+            ("warehouse-order" = (summary = "A messy inbound order", value = json!(openapi::warehouse_order()))),
+            ("customs-declaration" = (summary = "A messy export declaration", value = json!(openapi::customs_declaration()))),
+            ("trucking-pickup" = (summary = "A messy pick-up", value = json!(openapi::trucking_pickup()))),
+            ("complaint" = (summary = "A delay complaint", value = json!(openapi::complaint()))),
+        ),
+    ),
+    responses(
+        (status = 202, description = "Accepted: queued for dispatch, or parked in review with the problems staff will look at.", body = Object,
+            headers(
+                ("Location" = String, description = "The order's URL (`status_url`)."),
+                ("Idempotent-Replayed" = String, description = "`true` when this answers an earlier request with the same Idempotency-Key."),
+            ),
+            example = json!({"order_id": "0193f1c2-7a4e-7d10-9c1a-2b3c4d5e6f70", "status": "queued", "status_url": "/v1/orders/0193f1c2-7a4e-7d10-9c1a-2b3c4d5e6f70", "problems": []})),
+        (status = 400, response = problem::BadBody),
+        (status = 401, response = problem::Unauthorized),
+        (status = 404, description = "Unknown business line.", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 409, description = "The Idempotency-Key was used with a different request.", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 413, response = problem::PayloadTooLarge),
+        (status = 415, response = problem::UnsupportedMediaType),
+        (status = 422, description = "Invalid order: every problem, each with its JSON Pointer (`type` ends in `invalid-order`).", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 500, response = problem::Internal),
+    ),
+)]
 pub async fn submit(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -92,6 +142,34 @@ fn bad_key() -> ApiProblem {
     )
 }
 
+/// Dry-run an order: normalize and validate it without storing anything.
+///
+/// For portal forms: the answer is the verdict (`valid`, `needs_review` or
+/// `invalid`), the normalized order and every problem with its JSON
+/// Pointer, always with 200.
+#[utoipa::path(
+    post,
+    path = "/v1/validate/{line}",
+    operation_id = "validateOrder",
+    tag = "orders",
+    security(("api_key" = [])),
+    params(("line" = String, Path, description = "The business line, e.g. `freight-booking`.", example = "freight-booking")),
+    request_body(
+        content = Object,
+        description = "The order, as it would be submitted.",
+        example = json!(openapi::freight_booking()),
+    ),
+    responses(
+        (status = 200, description = "The verdict: `outcome`, `normalized` order and `problems`.", body = Object,
+            example = json!(openapi::freight_booking_verdict())),
+        (status = 400, response = problem::BadBody),
+        (status = 401, response = problem::Unauthorized),
+        (status = 404, description = "Unknown business line.", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 413, response = problem::PayloadTooLarge),
+        (status = 415, response = problem::UnsupportedMediaType),
+        (status = 500, response = problem::Internal),
+    ),
+)]
 pub async fn validate(
     State(state): State<AppState>,
     _caller: Caller,
@@ -108,6 +186,25 @@ pub async fn validate(
     Ok(Json(json!(verdict)))
 }
 
+/// Read an order with its timeline.
+///
+/// The original submission, the normalized order, its status and timeline.
+/// A customer sees only its tenant's orders (another tenant's order is
+/// answered like a missing one) and no internal detail on the timeline.
+#[utoipa::path(
+    get,
+    path = "/v1/orders/{line_or_id}",
+    operation_id = "getOrder",
+    tag = "orders",
+    security(("api_key" = [])),
+    params(("line_or_id" = String, Path, description = "The order id (`order_id` of the submission).", example = "0193f1c2-7a4e-7d10-9c1a-2b3c4d5e6f70")),
+    responses(
+        (status = 200, description = "The order with its timeline.", body = Object),
+        (status = 401, response = problem::Unauthorized),
+        (status = 404, description = "No such order visible to the caller.", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 500, response = problem::Internal),
+    ),
+)]
 pub async fn get(
     State(state): State<AppState>,
     Caller(caller): Caller,

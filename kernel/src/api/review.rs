@@ -6,11 +6,12 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::extract::{Caller, JsonBody};
 use super::orders::{order_view, store_failure};
-use super::problem::{ApiProblem, bad_query};
+use super::problem::{self, ApiProblem, ProblemDocument, bad_query};
 use crate::auth::Principal;
 use crate::review::ReviewError;
 
@@ -61,13 +62,36 @@ fn review_failure(e: ReviewError) -> ApiProblem {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct QueueQuery {
+    /// Only orders of this business line.
+    #[param(example = "freight-booking")]
     line: Option<String>,
+    /// Cursor: the `next` of the previous page.
     after: Option<String>,
+    /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500, example = 50)]
     limit: Option<u32>,
 }
 
+/// The review queue, oldest first: orders with problems staff may fix.
+#[utoipa::path(
+    get,
+    path = "/v1/review",
+    operation_id = "listReviewQueue",
+    tag = "review",
+    security(("api_key" = [])),
+    params(QueueQuery),
+    responses(
+        (status = 200, description = "A page of orders in review (`items`: id, line, tenant, created_at, revision, problems, normalized) \
+            and the cursor of the next page (`next`, null on the last).", body = Object),
+        (status = 400, response = problem::BadQuery),
+        (status = 401, response = problem::Unauthorized),
+        (status = 403, response = problem::Forbidden),
+        (status = 500, response = problem::Internal),
+    ),
+)]
 pub async fn queue(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -131,7 +155,50 @@ fn require_object(body: &Value, allowed: &[&str]) -> Result<(), ApiProblem> {
     Ok(())
 }
 
+/// Body of a release; the handler reads it field by field (precise 400s),
+/// this type only describes it in the OpenAPI document.
+#[derive(ToSchema)]
+#[allow(dead_code)] // never built, see above
+pub struct ReleaseRequest {
+    /// A JSON Merge Patch (RFC 7396) of the normalized order; it must touch
+    /// every open problem. Re-validated with the same rules as intake.
+    #[schema(value_type = Option<Object>)]
+    corrections: Option<Value>,
+    /// Internal note on the timeline (not shown to the customer).
+    note: Option<String>,
+}
+
+/// Release an order from review, with corrections.
+///
 /// Body: `{"corrections": <JSON Merge Patch of the normalized order>, "note": "..."}`.
+/// The order stays in review (422 listing what is left) unless the
+/// corrections fix every open problem.
+#[utoipa::path(
+    post,
+    path = "/v1/review/{id}/release",
+    operation_id = "releaseOrder",
+    tag = "review",
+    security(("api_key" = [])),
+    params(("id" = String, Path, description = "The order id.")),
+    request_body(
+        content = ReleaseRequest,
+        example = json!({"corrections": {"origin_port": "CNNGB",
+            "cargo_lines": [{"description": "冷冻虾仁", "packages": 40, "gross_weight_kg": 1200}]},
+            "note": "customer confirmed by phone: Ningbo, 1200 kg"}),
+    ),
+    responses(
+        (status = 200, description = "The released order with its timeline.", body = Object),
+        (status = 400, description = "The body is not JSON, not an object, has unknown fields or a non-string note.", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, response = problem::Unauthorized),
+        (status = 403, response = problem::Forbidden),
+        (status = 404, description = "No such order.", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 409, description = "The order is not in review, was changed meanwhile, or its schema version is gone.", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 413, response = problem::PayloadTooLarge),
+        (status = 415, response = problem::UnsupportedMediaType),
+        (status = 422, description = "After the corrections the order still has problems (listed); it stays in review.", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 500, response = problem::Internal),
+    ),
+)]
 pub async fn release(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -151,7 +218,43 @@ pub async fn release(
     Ok(Json(order_view(&order, &timeline, true)))
 }
 
+/// Body of a rejection; described here, read field by field by the handler.
+#[derive(ToSchema)]
+#[allow(dead_code)] // never built, see above
+pub struct RejectRequest {
+    /// Why, shown to the customer. Required.
+    reason: String,
+    /// Internal note on the timeline.
+    note: Option<String>,
+}
+
+/// Reject an order in review.
+///
 /// Body: `{"reason": "shown to the customer", "note": "internal"}`.
+#[utoipa::path(
+    post,
+    path = "/v1/review/{id}/reject",
+    operation_id = "rejectOrder",
+    tag = "review",
+    security(("api_key" = [])),
+    params(("id" = String, Path, description = "The order id.")),
+    request_body(
+        content = RejectRequest,
+        example = json!({"reason": "we do not ship to this port", "note": "checked with the carrier"}),
+    ),
+    responses(
+        (status = 200, description = "The rejected order with its timeline.", body = Object),
+        (status = 400, description = "The body is not JSON, not an object, has unknown fields or non-string values.", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, response = problem::Unauthorized),
+        (status = 403, response = problem::Forbidden),
+        (status = 404, description = "No such order.", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 409, description = "The order is not in review, or was changed meanwhile.", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 413, response = problem::PayloadTooLarge),
+        (status = 415, response = problem::UnsupportedMediaType),
+        (status = 422, description = "No `reason` given.", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 500, response = problem::Internal),
+    ),
+)]
 pub async fn reject(
     State(state): State<AppState>,
     Caller(caller): Caller,
