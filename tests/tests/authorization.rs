@@ -73,6 +73,10 @@ enum Rule {
     Operator,
     /// Only the OPS, with its callback token: every API key is refused.
     CallbackToken,
+    /// Customers (their own tenant's), operators and admins; reviewers may not.
+    Subscriber,
+    /// Acme's subscription: acme, operators and admins; globex gets the 404 of a missing one; reviewers 403.
+    AcmeSubscription,
 }
 
 struct Row {
@@ -228,12 +232,75 @@ fn matrix() -> Vec<Row> {
             Some(json!({"status": "CONFIRMED"})),
             Rule::CallbackToken,
         ),
+        row("GET", "/v1/subscriptions", "/v1/subscriptions", None, Rule::Subscriber),
+        row(
+            "POST",
+            "/v1/subscriptions",
+            "/v1/subscriptions",
+            Some(hook_request()),
+            Rule::Subscriber,
+        ),
+        row(
+            "GET",
+            "/v1/subscriptions/{id}",
+            "/v1/subscriptions/{sub}",
+            None,
+            Rule::AcmeSubscription,
+        ),
+        row(
+            "GET",
+            "/v1/subscriptions/{id}/deliveries",
+            "/v1/subscriptions/{sub}/deliveries",
+            None,
+            Rule::AcmeSubscription,
+        ),
+        row(
+            "POST",
+            "/v1/subscriptions/{id}/test",
+            "/v1/subscriptions/{sub}/test",
+            Some(json!({})),
+            Rule::AcmeSubscription,
+        ),
+        row(
+            "POST",
+            "/v1/subscriptions/{id}/enable",
+            "/v1/subscriptions/{sub}/enable",
+            Some(json!({})),
+            Rule::AcmeSubscription,
+        ),
+        row(
+            "POST",
+            "/v1/subscriptions/{id}/rotate-secret",
+            "/v1/subscriptions/{sub}/rotate-secret",
+            Some(json!({})),
+            Rule::AcmeSubscription,
+        ),
+        row(
+            "DELETE",
+            "/v1/subscriptions/{id}",
+            "/v1/subscriptions/{sub}",
+            None,
+            Rule::AcmeSubscription,
+        ),
     ]
+}
+
+/// A webhook endpoint nobody listens on (deliveries fail quietly; the test never waits for them).
+fn hook_request() -> Value {
+    json!({"url": "http://127.0.0.1:9/hooks", "events": ["*"], "description": "授权矩阵"})
 }
 
 struct Ids {
     acme_order: String,
     globex_order: String,
+    acme_subscription: String,
+    globex_subscription: String,
+}
+
+async fn subscribe(hub: &TestHub, key: &str) -> String {
+    let (status, created) = hub.post(key, "/v1/subscriptions", &hook_request()).await;
+    assert_eq!(status, 201, "{created:#}");
+    created["id"].as_str().unwrap().to_owned()
 }
 
 async fn call(hub: &TestHub, caller: Caller, method: &str, path: &str, body: Option<&Value>) -> (u16, String) {
@@ -269,7 +336,15 @@ async fn call(hub: &TestHub, caller: Caller, method: &str, path: &str, body: Opt
 
 /// The answer to `caller` on `row` (own resource), checked against the rule.
 async fn check(hub: &TestHub, ids: &Ids, row: &Row, caller: Caller, failures: &mut Vec<String>) {
-    let path = row.path.replace("{own}", &ids.acme_order);
+    let subscription = if row.method == "DELETE" {
+        subscribe(hub, CUSTOMER_KEY).await
+    } else {
+        ids.acme_subscription.clone()
+    };
+    let path = row
+        .path
+        .replace("{own}", &ids.acme_order)
+        .replace("{sub}", &subscription);
     let (status, text) = call(hub, caller, row.method, &path, row.body.as_ref()).await;
     let label = format!("{:?} {} {path} → {status}", caller, row.method);
     let mut expect = |ok: bool, why: &str| {
@@ -286,17 +361,30 @@ async fn check(hub: &TestHub, ids: &Ids, row: &Row, caller: Caller, failures: &m
         Rule::CallbackToken => expect(status == 401, "an API key is not a callback token"),
         _ if !authenticated => expect(status == 401, "no valid key must be 401"),
         Rule::AnyKey => expect(!matches!(status, 401 | 403), "any key may call this"),
-        Rule::AcmeOwned => match caller {
+        Rule::Subscriber => {
+            let may = !matches!(caller, Caller::Reviewer);
+            expect(
+                if may {
+                    !matches!(status, 401 | 403)
+                } else {
+                    status == 403
+                },
+                "customers, operators, admins",
+            )
+        }
+        Rule::AcmeOwned | Rule::AcmeSubscription => match caller {
+            Caller::Reviewer if row.rule == Rule::AcmeSubscription => expect(status == 403, "reviewers 403"),
             Caller::Globex => {
-                // Exactly what a missing order gets.
-                let missing_path = row.path.replace("{own}", "ord_missing");
+                // Exactly what a missing resource gets.
+                let missing_path = row.path.replace("{own}", "ord_missing").replace("{sub}", "ord_missing");
                 let (missing_status, missing_text) =
                     call(hub, caller, row.method, &missing_path, row.body.as_ref()).await;
                 expect(status == 404, "another tenant's order must be 404");
                 expect(
                     missing_status == 404
-                        && text.replace(&ids.acme_order, "X") == missing_text.replace("ord_missing", "X"),
-                    "another tenant's order must read like a missing one",
+                        && text.replace(&ids.acme_order, "X").replace(&subscription, "X")
+                            == missing_text.replace("ord_missing", "X"),
+                    "another tenant's resource must read like a missing one",
                 );
             }
             _ => expect(!matches!(status, 401 | 403 | 404), "the owner and staff may read it"),
@@ -327,16 +415,15 @@ async fn check(hub: &TestHub, ids: &Ids, row: &Row, caller: Caller, failures: &m
     // Zero cross-tenant reads: a customer's answers never carry the other tenant's data.
     // (Public endpoints serve static documents whose examples name demo tenants.)
     if caller.is_customer() && row.rule != Rule::Public {
-        let (foreign_order, foreign_tenant) = match caller {
-            Caller::Acme => (&ids.globex_order, "globex"),
-            _ => (&ids.acme_order, "acme"),
+        let (foreign_order, foreign_subscription, foreign_tenant) = match caller {
+            Caller::Acme => (&ids.globex_order, &ids.globex_subscription, "globex"),
+            _ => (&ids.acme_order, &ids.acme_subscription, "acme"),
         };
-        let own_path_answer = path.contains(foreign_order.as_str());
-        if !own_path_answer {
-            expect(
-                !text.contains(foreign_order.as_str()),
-                "leaks the other tenant's order id",
-            );
+        for foreign in [foreign_order, foreign_subscription] {
+            // (A 404 may repeat the id the caller itself sent.)
+            if !path.contains(foreign.as_str()) {
+                expect(!text.contains(foreign.as_str()), "leaks the other tenant's id");
+            }
         }
         expect(
             !text.contains(&format!("\"{foreign_tenant}\"")),
@@ -359,6 +446,11 @@ grants = ["http", "config", "log"]
 settings = {{ bookings_path = "bookings" }}
 callback_token = {{ file = "{}" }}
 http = {{ base_url = "http://127.0.0.1:9/", allowed_paths = ["bookings", "bookings/*"], timeout_ms = 500 }}
+
+[webhooks]
+allow_private_targets = true
+allow_insecure_http = true
+max_subscriptions_per_tenant = 100
 "#,
         token_file.display()
     ))
@@ -371,6 +463,8 @@ http = {{ base_url = "http://127.0.0.1:9/", allowed_paths = ["bookings", "bookin
     let ids = Ids {
         acme_order: acme["order_id"].as_str().unwrap().to_owned(),
         globex_order: globex["order_id"].as_str().unwrap().to_owned(),
+        acme_subscription: subscribe(&hub, CUSTOMER_KEY).await,
+        globex_subscription: subscribe(&hub, GLOBEX_KEY).await,
     };
 
     let mut failures = Vec::new();
@@ -380,8 +474,19 @@ http = {{ base_url = "http://127.0.0.1:9/", allowed_paths = ["bookings", "bookin
             check(&hub, &ids, row, caller, &mut failures).await;
         }
     }
-    // The other direction: a customer acting on the other tenant's order.
+    // The other direction: a customer acting on the other tenant's order and subscription.
+    let theirs = &ids.globex_subscription;
     for (method, path, body) in [
+        ("GET", format!("/v1/subscriptions/{theirs}"), None),
+        ("GET", format!("/v1/subscriptions/{theirs}/deliveries"), None),
+        (
+            "POST",
+            format!("/v1/subscriptions/{theirs}/rotate-secret"),
+            Some(json!({})),
+        ),
+        ("POST", format!("/v1/subscriptions/{theirs}/enable"), Some(json!({}))),
+        ("POST", format!("/v1/subscriptions/{theirs}/test"), Some(json!({}))),
+        ("DELETE", format!("/v1/subscriptions/{theirs}"), None),
         ("GET", format!("/v1/orders/{}", ids.globex_order), None),
         ("GET", format!("/v1/orders/{}/timeline", ids.globex_order), None),
         (
@@ -407,7 +512,10 @@ http = {{ base_url = "http://127.0.0.1:9/", allowed_paths = ["bookings", "bookin
         failures.join("\n")
     );
 
-    // Zero cross-tenant writes: globex's order was touched by no customer but globex.
+    // Zero cross-tenant writes: globex's subscription still exists;
+    // globex's order was touched by no customer but globex.
+    let (status, _) = hub.get(GLOBEX_KEY, &format!("/v1/subscriptions/{theirs}")).await;
+    assert_eq!(status, 200, "acme's DELETE must not have reached globex's subscription");
     let (_, timeline) = hub
         .get(OPERATOR_KEY, &format!("/v1/orders/{}/timeline", ids.globex_order))
         .await;
