@@ -32,7 +32,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::HubConfig;
 use crate::plugins::PluginHost;
 use crate::responses::ResponseFolder;
-use crate::sandbox::{Feedback, FeedbackStatus, Inbound, InboundSource, Waiting};
+use crate::sandbox::{Feedback, FeedbackStatus, Inbound, InboundSource, Money, Waiting};
 use crate::store::{LedgerEntry, ReplyUpdate, Store, StoreError, UnmatchedReply, now};
 use crate::timeline::{Actor, EventKind, NewEvent, OrderStatus};
 use crate::transports::{HandledAs, InboundHandler, Received};
@@ -185,48 +185,24 @@ impl Replies {
             report.unmatched += 1;
             return Ok(());
         };
-        let (status, kind, ledger_state) = effect(feedback.status);
-        let report_key = format!("{}:{}", kind.as_str(), feedback.code.as_deref().unwrap_or_default());
-        let mut message = feedback.message.clone();
-        if !feedback.reasons.is_empty() {
-            let reasons: Vec<String> = feedback
-                .reasons
-                .iter()
-                .map(|r| match &r.field {
-                    Some(field) => format!("{field}: {}", r.message),
-                    None => r.message.clone(),
-                })
-                .collect();
-            message = format!("{message} ({})", reasons.join("; "));
-        }
-        let events = [
-            NewEvent::new(kind, Actor::Target(target.to_owned()), message).with_detail(json!({
-                "source": raw.source,
-                "correlation_id": entry.correlation_id,
-                "ops_ref": feedback.ops_ref,
-                "code": feedback.code,
-                "occurred_at": feedback.occurred_at,
-                "reasons": feedback.reasons,
-                "overdue": entry.overdue_at.is_some(),
-            })),
-        ];
+        let plan = plan(target, &feedback, raw.source, &entry);
         let applied = self
             .store
             .apply_reply(
                 &entry,
                 &ReplyUpdate {
-                    report_key: &report_key,
-                    status,
-                    ledger_state,
+                    report_key: &plan.report_key,
+                    status: plan.status,
+                    ledger_state: plan.ledger_state,
                     ops_ref: feedback.ops_ref.as_deref(),
-                    events: &events,
+                    events: std::slice::from_ref(&plan.event),
                 },
             )
             .await?;
         if applied {
             self.counters.applied.fetch_add(1, Ordering::Relaxed);
             report.applied += 1;
-            tracing::info!(order_id = %entry.order_id, target, status = kind.as_str(), "reply applied");
+            tracing::info!(order_id = %entry.order_id, target, kind = plan.event.kind.as_str(), "reply applied");
         } else {
             report.duplicates += 1;
         }
@@ -444,15 +420,170 @@ impl Replies {
     }
 }
 
-/// What a feedback status does to the order and its ledger row.
-fn effect(status: FeedbackStatus) -> (Option<OrderStatus>, EventKind, &'static str) {
+/// What a feedback status does: the order's next status and the ledger
+/// row's next state (`None`: unchanged), and the event kind it records.
+/// Finance reports change neither: they only add their event.
+fn effect(status: FeedbackStatus) -> (Option<OrderStatus>, EventKind, Option<&'static str>) {
     match status {
-        FeedbackStatus::Accepted => (Some(OrderStatus::Accepted), EventKind::Accepted, "answered"),
-        FeedbackStatus::InProgress => (Some(OrderStatus::InProgress), EventKind::InProgress, "answered"),
-        FeedbackStatus::Rejected => (Some(OrderStatus::Rejected), EventKind::Rejected, "closed"),
-        FeedbackStatus::Completed => (Some(OrderStatus::Completed), EventKind::Completed, "closed"),
-        FeedbackStatus::Cancelled => (Some(OrderStatus::Cancelled), EventKind::Cancelled, "closed"),
-        FeedbackStatus::Failed => (Some(OrderStatus::Failed), EventKind::Failed, "closed"),
+        FeedbackStatus::Accepted => (Some(OrderStatus::Accepted), EventKind::Accepted, Some("answered")),
+        FeedbackStatus::InProgress => (Some(OrderStatus::InProgress), EventKind::InProgress, Some("answered")),
+        FeedbackStatus::Rejected => (Some(OrderStatus::Rejected), EventKind::Rejected, Some("closed")),
+        FeedbackStatus::Completed => (Some(OrderStatus::Completed), EventKind::Completed, Some("closed")),
+        FeedbackStatus::Cancelled => (Some(OrderStatus::Cancelled), EventKind::Cancelled, Some("closed")),
+        FeedbackStatus::Failed => (Some(OrderStatus::Failed), EventKind::Failed, Some("closed")),
+        FeedbackStatus::ChargeConfirmed => (None, EventKind::ChargeConfirmed, None),
+        FeedbackStatus::InvoiceIssued => (None, EventKind::InvoiceIssued, None),
+        FeedbackStatus::PaymentReceived => (None, EventKind::PaymentReceived, None),
+    }
+}
+
+/// What one matched piece of feedback changes.
+#[derive(Debug, Clone, PartialEq)]
+struct Plan {
+    status: Option<OrderStatus>,
+    ledger_state: Option<&'static str>,
+    /// Equal to the last applied report's key → nothing to do (a poll that
+    /// saw nothing new). Status and OPS code, plus the milestone and, for
+    /// finance, document and amount: a new milestone under the same OPS
+    /// code is news, the same report again is not.
+    report_key: String,
+    event: NewEvent,
+}
+
+/// Turns feedback into the order's timeline event: the customer reads
+/// `message` and `data`; the OPS's raw code, the transport and the
+/// correlation stay in the staff-only `detail`.
+fn plan(target: &str, feedback: &Feedback, source: InboundSource, entry: &LedgerEntry) -> Plan {
+    let (status, kind, ledger_state) = effect(feedback.status);
+    let amount = feedback.amount.as_ref().filter(|money| money.is_well_formed());
+
+    let mut report_key = format!("{}:{}", kind.as_str(), feedback.code.as_deref().unwrap_or_default());
+    if let Some(milestone) = feedback.milestone {
+        report_key = format!("{report_key}:{milestone}");
+    }
+    if kind.is_finance() {
+        let (value, currency) = amount.map_or(("", ""), |m| (m.amount.as_str(), m.currency.as_str()));
+        report_key = format!(
+            "{report_key}:{}:{value} {currency}",
+            feedback.document.as_deref().unwrap_or_default()
+        );
+    }
+
+    let mut message = feedback.message.trim().to_owned();
+    if message.is_empty() {
+        message = default_message(kind, feedback, amount);
+    }
+    if !feedback.reasons.is_empty() {
+        let reasons: Vec<String> = feedback
+            .reasons
+            .iter()
+            .map(|r| match &r.field {
+                Some(field) => format!("{field}: {}", r.message),
+                None => r.message.clone(),
+            })
+            .collect();
+        message = format!("{message} ({})", reasons.join("; "));
+    }
+
+    let mut data = serde_json::Map::new();
+    if let Some(milestone) = feedback.milestone {
+        data.insert("milestone".into(), json!(milestone));
+    }
+    match kind {
+        EventKind::Accepted => {
+            if let Some(ops_ref) = &feedback.ops_ref {
+                data.insert("ops_ref".into(), json!(ops_ref));
+            }
+        }
+        EventKind::Rejected if !feedback.reasons.is_empty() => {
+            let reasons: Vec<serde_json::Value> = feedback
+                .reasons
+                .iter()
+                .map(|r| json!({ "field": r.field, "message": r.message }))
+                .collect();
+            data.insert("reasons".into(), json!(reasons));
+        }
+        kind if kind.is_finance() => {
+            if let Some(money) = amount {
+                data.insert("amount".into(), json!(money.amount));
+                data.insert("currency".into(), json!(money.currency));
+            }
+            if let Some(document) = &feedback.document {
+                data.insert("document".into(), json!(document));
+            }
+        }
+        _ => {}
+    }
+    if let Some(at) = feedback
+        .occurred_at
+        .as_deref()
+        .filter(|at| chrono::DateTime::parse_from_rfc3339(at).is_ok())
+    {
+        data.insert("occurred_at".into(), json!(at));
+    }
+
+    let mut detail = json!({
+        "source": source,
+        "correlation_id": entry.correlation_id,
+        "ops_ref": feedback.ops_ref,
+        "code": feedback.code,
+        "occurred_at": feedback.occurred_at,
+        "reasons": feedback.reasons,
+        "overdue": entry.overdue_at.is_some(),
+    });
+    if let (Some(money), None) = (&feedback.amount, amount)
+        && let Some(map) = detail.as_object_mut()
+    {
+        // Not shown to the customer: an amount we cannot vouch for.
+        map.insert("unreadable_amount".into(), json!(money));
+    }
+    let mut event = NewEvent::new(kind, Actor::Target(target.to_owned()), message).with_detail(detail);
+    if !data.is_empty() {
+        event = event.with_data(serde_json::Value::Object(data));
+    }
+    Plan {
+        status,
+        ledger_state,
+        report_key,
+        event,
+    }
+}
+
+/// The customer's text when the plugin gave none: the milestone's, else
+/// the event's, with the OPS reference or the amount when known.
+fn default_message(kind: EventKind, feedback: &Feedback, amount: Option<&Money>) -> String {
+    if let Some(milestone) = feedback.milestone {
+        return milestone.customer_message().to_owned();
+    }
+    let money = amount.map(|m| format!("{} {}", m.amount, m.currency));
+    match kind {
+        EventKind::Accepted => match &feedback.ops_ref {
+            Some(ops_ref) => format!("Booked by the operations system as {ops_ref}"),
+            None => "Accepted by the operations system".to_owned(),
+        },
+        EventKind::Rejected => "Refused by the operations system".to_owned(),
+        EventKind::Completed => "Completed".to_owned(),
+        EventKind::Cancelled => "Cancelled by the operations system".to_owned(),
+        EventKind::Failed => "The operations system could not carry out the order".to_owned(),
+        EventKind::ChargeConfirmed => match money {
+            Some(money) => format!("Charge of {money} confirmed"),
+            None => "Charge confirmed".to_owned(),
+        },
+        EventKind::InvoiceIssued => {
+            let mut text = match &feedback.document {
+                Some(document) => format!("Invoice {document} issued"),
+                None => "Invoice issued".to_owned(),
+            };
+            if let Some(money) = money {
+                text = format!("{text}: {money}");
+            }
+            text
+        }
+        EventKind::PaymentReceived => match money {
+            Some(money) => format!("Payment of {money} received"),
+            None => "Payment received".to_owned(),
+        },
+        _ => "The operations system reported progress".to_owned(),
     }
 }
 
@@ -462,5 +593,217 @@ fn source_name(source: InboundSource) -> &'static str {
         InboundSource::ResponseFile => "response-file",
         InboundSource::HttpCallback => "http-callback",
         InboundSource::Poll => "poll",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::sandbox::Reason;
+    use crate::timeline::Milestone;
+
+    fn entry() -> LedgerEntry {
+        LedgerEntry {
+            target: "freight-ops".into(),
+            correlation_id: "TRK-1".into(),
+            order_id: "order-1".into(),
+            submitted_at: "2026-11-03T00:00:00Z".into(),
+            reply_due: String::new(),
+            state: "answered".into(),
+            overdue_at: None,
+            ops_ref: None,
+            last_report: None,
+        }
+    }
+
+    fn feedback(status: FeedbackStatus, code: &str) -> Feedback {
+        Feedback {
+            correlation_id: Some("TRK-1".into()),
+            ops_ref: Some("FO-1".into()),
+            order_id: None,
+            status,
+            code: Some(code.into()),
+            message: String::new(),
+            occurred_at: None,
+            reasons: Vec::new(),
+            milestone: None,
+            amount: None,
+            document: None,
+        }
+    }
+
+    fn plan_of(feedback: &Feedback) -> Plan {
+        plan("freight-ops", feedback, InboundSource::Poll, &entry())
+    }
+
+    #[test]
+    fn a_milestone_is_customer_data_with_a_default_message() {
+        let departed = Feedback {
+            milestone: Some(Milestone::Departed),
+            occurred_at: Some("2026-11-09T22:15:00+08:00".into()),
+            ..feedback(FeedbackStatus::InProgress, "IN_TRANSIT")
+        };
+        let plan = plan_of(&departed);
+        assert_eq!(plan.status, Some(OrderStatus::InProgress));
+        assert_eq!(plan.event.kind, EventKind::InProgress);
+        assert_eq!(plan.event.message, "Departed from origin");
+        assert_eq!(
+            plan.event.data,
+            Some(json!({"milestone": "departed", "occurred_at": "2026-11-09T22:15:00+08:00"}))
+        );
+        // The OPS's code is staff-only detail.
+        assert!(!plan.event.data.iter().any(|d| d.to_string().contains("IN_TRANSIT")));
+        assert_eq!(
+            plan.event.detail.as_ref().map(|d| &d["code"]),
+            Some(&json!("IN_TRANSIT"))
+        );
+
+        // The OPS's own text wins over the default.
+        let with_text = Feedback {
+            message: "  Vessel MSC Aurora left Ningbo ".into(),
+            ..departed.clone()
+        };
+        assert_eq!(plan_of(&with_text).event.message, "Vessel MSC Aurora left Ningbo");
+    }
+
+    #[test]
+    fn the_report_key_changes_with_the_milestone_not_with_repetition() {
+        let departed = Feedback {
+            milestone: Some(Milestone::Departed),
+            ..feedback(FeedbackStatus::InProgress, "IN_TRANSIT")
+        };
+        let arrived = Feedback {
+            milestone: Some(Milestone::Arrived),
+            ..departed.clone()
+        };
+        assert_eq!(plan_of(&departed).report_key, plan_of(&departed.clone()).report_key);
+        assert_ne!(plan_of(&departed).report_key, plan_of(&arrived).report_key);
+        // Without a milestone the key is what it was before milestones existed.
+        assert_eq!(
+            plan_of(&feedback(FeedbackStatus::InProgress, "LOADED")).report_key,
+            "in-progress:LOADED"
+        );
+        let invoice = |document: &str| Feedback {
+            document: Some(document.into()),
+            amount: Some(Money {
+                amount: "18650.00".into(),
+                currency: "CNY".into(),
+            }),
+            ..feedback(FeedbackStatus::InvoiceIssued, "INVOICED")
+        };
+        assert_eq!(
+            plan_of(&invoice("INV-1")).report_key,
+            plan_of(&invoice("INV-1")).report_key
+        );
+        assert_ne!(
+            plan_of(&invoice("INV-1")).report_key,
+            plan_of(&invoice("INV-2")).report_key
+        );
+    }
+
+    #[test]
+    fn finance_adds_an_event_and_leaves_status_and_ledger_alone() {
+        let invoice = Feedback {
+            document: Some("INV-2026-0042".into()),
+            amount: Some(Money {
+                amount: "18650.00".into(),
+                currency: "CNY".into(),
+            }),
+            ..feedback(FeedbackStatus::InvoiceIssued, "INVOICED")
+        };
+        let plan = plan_of(&invoice);
+        assert_eq!((plan.status, plan.ledger_state), (None, None));
+        assert_eq!(plan.event.kind, EventKind::InvoiceIssued);
+        assert_eq!(plan.event.message, "Invoice INV-2026-0042 issued: 18650.00 CNY");
+        assert_eq!(
+            plan.event.data,
+            Some(json!({"amount": "18650.00", "currency": "CNY", "document": "INV-2026-0042"}))
+        );
+        for (status, kind) in [
+            (FeedbackStatus::ChargeConfirmed, EventKind::ChargeConfirmed),
+            (FeedbackStatus::PaymentReceived, EventKind::PaymentReceived),
+        ] {
+            let plan = plan_of(&feedback(status, "X"));
+            assert_eq!((plan.status, plan.ledger_state, plan.event.kind), (None, None, kind));
+        }
+
+        // An amount we cannot vouch for is not shown to the customer.
+        let garbled = Feedback {
+            amount: Some(Money {
+                amount: "1,250.00".into(),
+                currency: "yuan".into(),
+            }),
+            ..feedback(FeedbackStatus::ChargeConfirmed, "CHARGED")
+        };
+        let plan = plan_of(&garbled);
+        assert_eq!(plan.event.data, None);
+        assert_eq!(plan.event.message, "Charge confirmed");
+        assert_eq!(
+            plan.event.detail.as_ref().map(|d| &d["unreadable_amount"]["amount"]),
+            Some(&json!("1,250.00"))
+        );
+    }
+
+    #[test]
+    fn accepted_and_rejected_carry_the_reference_and_the_reasons() {
+        let accepted = plan_of(&feedback(FeedbackStatus::Accepted, "CONFIRMED"));
+        assert_eq!(accepted.event.data, Some(json!({"ops_ref": "FO-1"})));
+        assert_eq!(accepted.event.message, "Booked by the operations system as FO-1");
+
+        let rejected = plan_of(&Feedback {
+            reasons: vec![Reason {
+                field: Some("/destination_port".into()),
+                code: "POD_CLOSED".into(),
+                message: "port closed".into(),
+            }],
+            ..feedback(FeedbackStatus::Rejected, "REJECTED")
+        });
+        assert_eq!(rejected.ledger_state, Some("closed"));
+        assert_eq!(
+            rejected.event.data,
+            Some(json!({"reasons": [{"field": "/destination_port", "message": "port closed"}]}))
+        );
+        // The internal code stays in the detail.
+        assert!(!rejected.event.data.iter().any(|d| d.to_string().contains("POD_CLOSED")));
+        assert_eq!(
+            rejected.event.message,
+            "Refused by the operations system (/destination_port: port closed)"
+        );
+    }
+
+    #[test]
+    fn an_unmapped_ops_status_is_progress_with_its_code_for_staff() {
+        let plan = plan_of(&feedback(FeedbackStatus::InProgress, "VGM_PENDING"));
+        assert_eq!(plan.status, Some(OrderStatus::InProgress));
+        assert_eq!(plan.event.data, None);
+        assert_eq!(plan.event.message, "The operations system reported progress");
+        assert_eq!(
+            plan.event.detail.as_ref().map(|d| &d["code"]),
+            Some(&json!("VGM_PENDING"))
+        );
+    }
+
+    #[test]
+    fn money_must_be_a_plain_decimal_with_an_iso_code() {
+        let money = |amount: &str, currency: &str| Money {
+            amount: amount.into(),
+            currency: currency.into(),
+        };
+        for (amount, currency) in [("1250.00", "CNY"), ("-30.5", "USD"), ("0", "EUR")] {
+            assert!(money(amount, currency).is_well_formed(), "{amount} {currency}");
+        }
+        for (amount, currency) in [
+            ("1,250.00", "CNY"),
+            ("1e3", "USD"),
+            ("", "USD"),
+            (".5", "USD"),
+            ("5.", "USD"),
+            ("12", "usd"),
+            ("12", "US"),
+        ] {
+            assert!(!money(amount, currency).is_well_formed(), "{amount} {currency}");
+        }
     }
 }

@@ -5,129 +5,171 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Where an order stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum OrderStatus {
-    /// Waiting for staff to fix reviewable problems.
-    NeedsReview,
-    /// Accepted and waiting in the outbox for dispatch.
-    Queued,
-    /// Refused by staff in review or by the OPS (customer-facing reasons on the timeline).
-    Rejected,
-    /// Handed to the OPS; its answer is awaited (correlation ledger).
-    Submitted,
-    /// Booked by the OPS (the OPS reference is on the timeline).
-    Accepted,
-    /// The OPS reported progress (a milestone is on the timeline).
-    InProgress,
-    Completed,
-    Cancelled,
-    /// Delivery gave up (retries exhausted or a permanent failure): a dead
-    /// letter an operator can replay.
-    Failed,
-}
-
-impl OrderStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OrderStatus::NeedsReview => "needs-review",
-            OrderStatus::Queued => "queued",
-            OrderStatus::Rejected => "rejected",
-            OrderStatus::Submitted => "submitted",
-            OrderStatus::Accepted => "accepted",
-            OrderStatus::InProgress => "in-progress",
-            OrderStatus::Completed => "completed",
-            OrderStatus::Cancelled => "cancelled",
-            OrderStatus::Failed => "failed",
+/// A closed vocabulary from one table: the enum, its text form (serde,
+/// [`as_str`](OrderStatus::as_str), [`parse`](OrderStatus::parse)) and
+/// `ALL` are generated from the same `Variant = "text"` list, so the
+/// strings are written once and cannot drift apart.
+macro_rules! vocabulary {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident {
+            $( $(#[$variant_meta:meta])* $variant:ident = $text:literal, )+
         }
-    }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        $vis enum $name {
+            $( $(#[$variant_meta])* #[serde(rename = $text)] $variant, )+
+        }
 
-    pub const ALL: [OrderStatus; 9] = [
-        OrderStatus::NeedsReview,
-        OrderStatus::Queued,
-        OrderStatus::Rejected,
-        OrderStatus::Submitted,
-        OrderStatus::Accepted,
-        OrderStatus::InProgress,
-        OrderStatus::Completed,
-        OrderStatus::Cancelled,
-        OrderStatus::Failed,
-    ];
+        impl $name {
+            /// Every value, in the table's order.
+            pub const ALL: &'static [$name] = &[$($name::$variant,)+];
 
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|st| st.as_str() == s)
+            /// The text form, as stored and as the API shows it.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)+
+                }
+            }
+
+            /// The value of a text form; `None` for text outside the vocabulary.
+            pub fn parse(text: &str) -> Option<Self> {
+                match text {
+                    $($text => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+vocabulary! {
+    /// Where an order stands. (`received`, `reviewed` and `replayed` are
+    /// moments, not states: they are [`EventKind`]s only; the order moves on
+    /// to `queued` or `needs-review` in the same transaction.)
+    pub enum OrderStatus {
+        /// Waiting for staff to fix reviewable problems.
+        NeedsReview = "needs-review",
+        /// Accepted and waiting in the outbox for dispatch.
+        Queued = "queued",
+        /// Refused by staff in review or by the OPS (customer-facing reasons on the timeline).
+        Rejected = "rejected",
+        /// Handed to the OPS; its answer is awaited (correlation ledger).
+        Submitted = "submitted",
+        /// Booked by the OPS (the OPS reference is on the timeline).
+        Accepted = "accepted",
+        /// The OPS reported progress (a milestone, when it named one, is in the event's data).
+        InProgress = "in-progress",
+        Completed = "completed",
+        Cancelled = "cancelled",
+        /// Delivery gave up (retries exhausted or a permanent failure): a dead
+        /// letter an operator can replay.
+        Failed = "failed",
     }
 }
 
-/// What happened, as recorded on an order's timeline.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum EventKind {
-    Received,
-    Normalized,
-    NeedsReview,
-    Reviewed,
-    Queued,
-    Rejected,
-    /// One delivery attempt failed; a retry is scheduled.
-    AttemptFailed,
-    /// Handed to the OPS (with its correlation id when an answer is awaited).
-    Submitted,
-    Accepted,
-    InProgress,
-    Completed,
-    Cancelled,
-    /// Retries exhausted or a permanent failure: parked as a dead letter.
-    Failed,
-    /// An operator sent a dead letter again.
-    Replayed,
-    /// The OPS did not answer within the target's reply deadline.
-    ReplyOverdue,
+vocabulary! {
+    /// What happened, as recorded on an order's timeline.
+    pub enum EventKind {
+        Received = "received",
+        Normalized = "normalized",
+        NeedsReview = "needs-review",
+        Reviewed = "reviewed",
+        Queued = "queued",
+        Rejected = "rejected",
+        /// One delivery attempt failed; a retry is scheduled.
+        AttemptFailed = "attempt-failed",
+        /// Handed to the OPS (with its correlation id when an answer is awaited).
+        Submitted = "submitted",
+        /// Booked by the OPS; data `{"ops_ref"}`.
+        Accepted = "accepted",
+        /// Progress; data `{"milestone"}` when the OPS named one.
+        InProgress = "in-progress",
+        Completed = "completed",
+        Cancelled = "cancelled",
+        /// Retries exhausted or a permanent failure: parked as a dead letter.
+        Failed = "failed",
+        /// An operator sent a dead letter again.
+        Replayed = "replayed",
+        /// The OPS did not answer within the target's reply deadline.
+        ReplyOverdue = "reply-overdue",
+        /// Finance: the OPS confirmed a charge; data `{"amount", "currency"}`.
+        /// Finance events never change the order's status.
+        ChargeConfirmed = "charge-confirmed",
+        /// Finance: an invoice was issued; data `{"document", "amount", "currency"}`.
+        InvoiceIssued = "invoice-issued",
+        /// Finance: the customer's payment was received; data `{"amount", "currency"}`.
+        PaymentReceived = "payment-received",
+    }
 }
 
 impl EventKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventKind::Received => "received",
-            EventKind::Normalized => "normalized",
-            EventKind::NeedsReview => "needs-review",
-            EventKind::Reviewed => "reviewed",
-            EventKind::Queued => "queued",
-            EventKind::Rejected => "rejected",
-            EventKind::AttemptFailed => "attempt-failed",
-            EventKind::Submitted => "submitted",
-            EventKind::Accepted => "accepted",
-            EventKind::InProgress => "in-progress",
-            EventKind::Completed => "completed",
-            EventKind::Cancelled => "cancelled",
-            EventKind::Failed => "failed",
-            EventKind::Replayed => "replayed",
-            EventKind::ReplyOverdue => "reply-overdue",
-        }
+    /// Finance events: they add to the timeline and leave the status alone.
+    pub fn is_finance(self) -> bool {
+        matches!(
+            self,
+            EventKind::ChargeConfirmed | EventKind::InvoiceIssued | EventKind::PaymentReceived
+        )
     }
+}
 
-    pub fn parse(s: &str) -> Option<Self> {
-        use EventKind::*;
-        [
-            Received,
-            Normalized,
-            NeedsReview,
-            Reviewed,
-            Queued,
-            Rejected,
-            AttemptFailed,
-            Submitted,
-            Accepted,
-            InProgress,
-            Completed,
-            Cancelled,
-            Failed,
-            Replayed,
-            ReplyOverdue,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == s)
+vocabulary! {
+    /// Where the goods are: the logistics milestones an OPS reports (as
+    /// `in-progress`, or with `completed` for `delivered`/`shipped`), the
+    /// same for every OPS. On the timeline it is the event's data
+    /// `{"milestone": "departed"}`.
+    pub enum Milestone {
+        /// The carrier collected the goods from the shipper.
+        PickedUp = "picked-up",
+        /// The goods arrived at a warehouse and were checked in.
+        ReceivedAtWarehouse = "received-at-warehouse",
+        /// Put away: in stock at the warehouse.
+        Stored = "stored",
+        /// Picked and packed at the warehouse, ready to leave.
+        Packed = "packed",
+        /// Left the warehouse.
+        Shipped = "shipped",
+        /// Loaded on the vessel, aircraft, train or truck.
+        Loaded = "loaded",
+        /// The vessel, aircraft, train or truck left the origin.
+        Departed = "departed",
+        /// Arrived at the destination port, airport or hub.
+        Arrived = "arrived",
+        /// Released by customs.
+        CustomsCleared = "customs-cleared",
+        /// Held (customs inspection, damage, missing papers) until further notice.
+        Held = "held",
+        /// On the vehicle for the last leg to the consignee.
+        OutForDelivery = "out-for-delivery",
+        /// Handed to the consignee.
+        Delivered = "delivered",
+    }
+}
+
+impl Milestone {
+    /// What the customer reads when the OPS gave no text of its own.
+    pub fn customer_message(self) -> &'static str {
+        match self {
+            Milestone::PickedUp => "Picked up from the shipper",
+            Milestone::ReceivedAtWarehouse => "Received at the warehouse",
+            Milestone::Stored => "Stored at the warehouse",
+            Milestone::Packed => "Picked and packed at the warehouse",
+            Milestone::Shipped => "Shipped from the warehouse",
+            Milestone::Loaded => "Loaded for transport",
+            Milestone::Departed => "Departed from origin",
+            Milestone::Arrived => "Arrived at destination",
+            Milestone::CustomsCleared => "Cleared by customs",
+            Milestone::Held => "On hold; we will tell you as soon as it moves again",
+            Milestone::OutForDelivery => "Out for delivery",
+            Milestone::Delivered => "Delivered",
+        }
     }
 }
 
@@ -172,6 +214,9 @@ pub struct NewEvent {
     pub actor: Actor,
     /// Customer-facing text.
     pub message: String,
+    /// Customer-visible structured facts (a milestone, an amount, the OPS
+    /// reference, reasons); shown to everyone who may read the order.
+    pub data: Option<serde_json::Value>,
     /// Internal detail; never shown to customers.
     pub detail: Option<serde_json::Value>,
 }
@@ -182,8 +227,14 @@ impl NewEvent {
             kind,
             actor,
             message: message.into(),
+            data: None,
             detail: None,
         }
+    }
+
+    pub fn with_data(mut self, data: serde_json::Value) -> Self {
+        self.data = Some(data);
+        self
     }
 
     pub fn with_detail(mut self, detail: serde_json::Value) -> Self {
@@ -201,6 +252,39 @@ pub struct TimelineEvent {
     pub at: String,
     pub actor: Actor,
     pub message: String,
+    /// Customer-visible structured facts, see [`NewEvent::data`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<serde_json::Value>,
+    /// Staff only: the API removes it for customers.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<serde_json::Value>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// serde, `as_str` and `parse` agree for every word of every vocabulary.
+    #[test]
+    fn text_forms_agree() {
+        fn check<T: Copy + PartialEq + std::fmt::Debug + Serialize>(
+            all: &[T],
+            as_str: fn(T) -> &'static str,
+            parse: fn(&str) -> Option<T>,
+        ) {
+            let mut seen = std::collections::BTreeSet::new();
+            for &value in all {
+                let text = as_str(value);
+                assert!(seen.insert(text), "`{text}` twice");
+                assert_eq!(serde_json::to_value(value).ok(), Some(serde_json::json!(text)));
+                assert_eq!(parse(text), Some(value));
+            }
+        }
+        check(OrderStatus::ALL, OrderStatus::as_str, OrderStatus::parse);
+        check(EventKind::ALL, EventKind::as_str, EventKind::parse);
+        check(Milestone::ALL, Milestone::as_str, Milestone::parse);
+        assert_eq!(EventKind::parse("no-such-kind"), None);
+        assert_eq!(EventKind::ALL.len(), 18);
+        assert_eq!(Milestone::ALL.len(), 12);
+    }
 }

@@ -40,7 +40,7 @@ fn the_reference_plugin_passes_its_recorded_cases() {
     assert_eq!(output.status.code(), Some(0), "{text}");
     assert!(text.contains("  ok    booked\n"), "{text}");
     assert!(text.contains("  ok    callback-confirmed\n"), "{text}");
-    assert!(text.ends_with("9 passed, 0 failed\n"), "{text}");
+    assert!(text.ends_with("14 passed, 0 failed\n"), "{text}");
 }
 
 #[test]

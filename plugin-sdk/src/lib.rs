@@ -37,6 +37,7 @@ pub mod naming;
 pub mod records;
 pub mod soap;
 
+mod feedback;
 mod outcome;
 mod transport;
 
@@ -49,7 +50,8 @@ pub const WIT_VERSION: &str = "1.0.0";
 /// A failed call: [`Failure::Retryable`] or [`Failure::Permanent`].
 pub use bindings::exports::hub::plugin::handler::Failure;
 pub use bindings::exports::hub::plugin::handler::{
-    Accepted, FailureDetail, Feedback, FeedbackStatus, Inbound, InboundSource, Order, Outcome, Reason, Waiting,
+    Accepted, FailureDetail, Feedback, FeedbackStatus, Inbound, InboundSource, Milestone, Money, Order, Outcome,
+    Reason, Waiting,
 };
 pub use bindings::hub::plugin::types::{TransportError, Unavailable};
 

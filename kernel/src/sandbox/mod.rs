@@ -38,4 +38,6 @@ pub use package::{HUB_WIT_VERSION, Manifest, PackageError, PluginPackage};
 pub use registry::PluginRegistry;
 pub use runtime::{CallError, PluginCall};
 pub use target::BoundTarget;
-pub use types::{Failure, Feedback, FeedbackStatus, Inbound, InboundSource, Outcome, PluginOrder, Reason, Waiting};
+pub use types::{
+    Failure, Feedback, FeedbackStatus, Inbound, InboundSource, Money, Outcome, PluginOrder, Reason, Waiting,
+};

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::bindings::exports::hub::plugin::handler as wit;
 use super::bindings::hub::plugin::types as wit_types;
+use crate::timeline::Milestone;
 use crate::transports::TransportError;
 
 /// An order as the plugin receives it.
@@ -92,6 +93,34 @@ pub enum FeedbackStatus {
     Completed,
     Failed,
     Cancelled,
+    /// Finance: adds an event, never changes the order's status.
+    ChargeConfirmed,
+    /// Finance: adds an event, never changes the order's status.
+    InvoiceIssued,
+    /// Finance: adds an event, never changes the order's status.
+    PaymentReceived,
+}
+
+/// An amount of money as the OPS stated it: decimal text and an ISO 4217 code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Money {
+    pub amount: String,
+    pub currency: String,
+}
+
+impl Money {
+    /// `amount` is a plain decimal (`1250.00`, `-30.5`; no exponent, no
+    /// thousands separators) and `currency` three capital letters.
+    pub fn is_well_formed(&self) -> bool {
+        let digits = self.amount.strip_prefix('-').unwrap_or(&self.amount);
+        let (whole, fraction) = digits.split_once('.').unwrap_or((digits, "0"));
+        let all_digits = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+        all_digits(whole)
+            && all_digits(fraction)
+            && self.currency.len() == 3
+            && self.currency.bytes().all(|b| b.is_ascii_uppercase())
+    }
 }
 
 /// One normalized fact about one order.
@@ -112,6 +141,12 @@ pub struct Feedback {
     pub occurred_at: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reasons: Vec<Reason>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub milestone: Option<Milestone>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount: Option<Money>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document: Option<String>,
 }
 
 /// An order still waiting for its answer, for `poll`.
@@ -230,6 +265,29 @@ impl From<wit::FeedbackStatus> for FeedbackStatus {
             wit::FeedbackStatus::Completed => FeedbackStatus::Completed,
             wit::FeedbackStatus::Failed => FeedbackStatus::Failed,
             wit::FeedbackStatus::Cancelled => FeedbackStatus::Cancelled,
+            wit::FeedbackStatus::ChargeConfirmed => FeedbackStatus::ChargeConfirmed,
+            wit::FeedbackStatus::InvoiceIssued => FeedbackStatus::InvoiceIssued,
+            wit::FeedbackStatus::PaymentReceived => FeedbackStatus::PaymentReceived,
+        }
+    }
+}
+
+impl From<wit::Milestone> for Milestone {
+    fn from(milestone: wit::Milestone) -> Self {
+        use wit::Milestone as W;
+        match milestone {
+            W::PickedUp => Milestone::PickedUp,
+            W::ReceivedAtWarehouse => Milestone::ReceivedAtWarehouse,
+            W::Stored => Milestone::Stored,
+            W::Packed => Milestone::Packed,
+            W::Shipped => Milestone::Shipped,
+            W::Loaded => Milestone::Loaded,
+            W::Departed => Milestone::Departed,
+            W::Arrived => Milestone::Arrived,
+            W::CustomsCleared => Milestone::CustomsCleared,
+            W::Held => Milestone::Held,
+            W::OutForDelivery => Milestone::OutForDelivery,
+            W::Delivered => Milestone::Delivered,
         }
     }
 }
@@ -245,6 +303,12 @@ impl From<wit::Feedback> for Feedback {
             message: feedback.message,
             occurred_at: feedback.occurred_at,
             reasons: feedback.reasons.into_iter().map(Reason::from).collect(),
+            milestone: feedback.milestone.map(Milestone::from),
+            amount: feedback.amount.map(|money| Money {
+                amount: money.amount,
+                currency: money.currency,
+            }),
+            document: feedback.document,
         }
     }
 }

@@ -296,7 +296,7 @@ impl Store {
 
     pub async fn timeline(&self, order_id: &str) -> Result<Vec<TimelineEvent>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, seq, kind, at, actor_kind, actor_id, message, detail FROM order_events \
+            "SELECT id, seq, kind, at, actor_kind, actor_id, message, data, detail FROM order_events \
              WHERE order_id = $1 ORDER BY seq",
         )
         .bind(order_id)
@@ -434,8 +434,8 @@ pub(crate) async fn append_events(
         seq += 1;
         let (actor_kind, actor_id) = event.actor.parts();
         sqlx::query(
-            "INSERT INTO order_events (id, order_id, seq, kind, at, actor_kind, actor_id, message, detail) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "INSERT INTO order_events (id, order_id, seq, kind, at, actor_kind, actor_id, message, data, detail) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(uuid::Uuid::now_v7().to_string())
         .bind(order_id)
@@ -445,6 +445,7 @@ pub(crate) async fn append_events(
         .bind(actor_kind)
         .bind(actor_id)
         .bind(&event.message)
+        .bind(event.data.as_ref().map(serde_json::Value::to_string))
         .bind(event.detail.as_ref().map(serde_json::Value::to_string))
         .execute(&mut **tx)
         .await?;
@@ -504,6 +505,7 @@ fn order_from_row(row: &AnyRow) -> Result<OrderRecord, StoreError> {
 fn event_from_row(row: &AnyRow) -> Result<TimelineEvent, StoreError> {
     let kind: String = row.try_get("kind")?;
     let actor_kind: String = row.try_get("actor_kind")?;
+    let data: Option<String> = row.try_get("data")?;
     let detail: Option<String> = row.try_get("detail")?;
     Ok(TimelineEvent {
         id: row.try_get("id")?,
@@ -512,6 +514,10 @@ fn event_from_row(row: &AnyRow) -> Result<TimelineEvent, StoreError> {
         at: row.try_get("at")?,
         actor: Actor::from_parts(&actor_kind, row.try_get("actor_id")?),
         message: row.try_get("message")?,
+        data: data
+            .map(|d| serde_json::from_str(&d))
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(format!("event data: {e}")))?,
         detail: detail
             .map(|d| serde_json::from_str(&d))
             .transpose()

@@ -6,7 +6,10 @@
 //!   recorded the submission.
 //! - A reply's feedback, the order's new status and its timeline events are
 //!   one transaction; a report identical to the last one applied (same
-//!   status and code — a poll that saw nothing new) changes nothing.
+//!   report key: status, code, milestone, finance document and amount — a
+//!   poll that saw nothing new) changes nothing.
+//! - A finance report (charge, invoice, payment) adds its event and leaves
+//!   the order's status and the ledger row's state as they are.
 //! - A reply that matches no ledger row is stored whole (body in base64)
 //!   with the reason; nothing an OPS sends is dropped.
 //! - A node lease has one owner at a time; its `token` grows whenever the
@@ -57,11 +60,13 @@ pub struct UnmatchedReply {
 /// What a matched reply changes.
 #[derive(Debug, Clone)]
 pub struct ReplyUpdate<'a> {
-    /// Status + code: equal to the last applied report → nothing to do.
+    /// Status + code (+ milestone, finance): equal to the last applied
+    /// report → nothing to do.
     pub report_key: &'a str,
+    /// The order's next status; `None` leaves it (finance reports).
     pub status: Option<OrderStatus>,
-    /// The ledger row's next state (`answered` or `closed`).
-    pub ledger_state: &'a str,
+    /// The ledger row's next state (`answered` or `closed`); `None` leaves it.
+    pub ledger_state: Option<&'a str>,
     pub ops_ref: Option<&'a str>,
     pub events: &'a [NewEvent],
 }
@@ -129,7 +134,7 @@ impl Store {
         let (mut tx, _guard) = self.begin_write().await?;
         let at = now();
         let changed = sqlx::query(
-            "UPDATE reply_ledger SET state = $1, ops_ref = COALESCE($2, ops_ref), last_report = $3, updated_at = $4 \
+            "UPDATE reply_ledger SET state = COALESCE($1, state), ops_ref = COALESCE($2, ops_ref), last_report = $3, updated_at = $4 \
              WHERE target = $5 AND correlation_id = $6 AND (last_report IS NULL OR last_report <> $3)",
         )
         .bind(update.ledger_state)

@@ -215,34 +215,22 @@ fn to_feedback(root: &XmlElement) -> Result<Feedback, String> {
             });
         }
     }
-    let message = optional(root, "Message");
-    let (status, message) = match feedback_status(&status_code) {
-        Some(status) => (
-            status,
-            message.unwrap_or_else(|| format!("service desk status {status_code}")),
-        ),
+    let feedback = match feedback_status(&status_code) {
+        Some(status) => Feedback::new(status),
         None => {
-            let unknown =
-                format!("service desk status `{status_code}` is not known to this plugin; kept as in progress");
-            (
-                FeedbackStatus::InProgress,
-                match message {
-                    Some(text) => format!("{unknown}: {text}"),
-                    None => unknown,
-                },
-            )
+            log::warn(&format!(
+                "service desk status `{status_code}` is not known to this plugin; kept as in progress"
+            ));
+            Feedback::in_progress()
         }
     };
-    Ok(Feedback {
-        correlation_id: Some(reference),
-        ops_ref: optional(root, "CaseNumber"),
-        order_id: None,
-        status,
-        code: Some(status_code),
-        message,
-        occurred_at: optional(root, "EventTime"),
-        reasons,
-    })
+    Ok(feedback
+        .with_correlation_id(reference)
+        .with_ops_ref(optional(root, "CaseNumber"))
+        .with_code(status_code)
+        .with_message(optional(root, "Message"))
+        .with_occurred_at(optional(root, "EventTime"))
+        .with_reasons(reasons))
 }
 
 /// A request element path (as in [`complaint_xml`]) as a JSON Pointer into

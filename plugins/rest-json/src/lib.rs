@@ -15,11 +15,33 @@
 //! - transport-level statuses (401, 404, 429, 5xx) via
 //!   [`ResponseExt::classify`], so retries follow the SDK's rules.
 //!
+//! Status reports (callback body or `GET` answer: `{"trackingId",
+//! "bookingNo", "status", "at", "remarks", "errors", "invoiceNo", "amount",
+//! "currency"}`) map to the hub's vocabulary:
+//!
+//! | FreightOps `status` | feedback | milestone |
+//! |---|---|---|
+//! | `QUEUED` | in-progress (not reported by `poll`: nothing new) | — |
+//! | `CONFIRMED` | accepted | — |
+//! | `REJECTED` | rejected, with `errors` as reasons | — |
+//! | `LOADED` | in-progress | loaded |
+//! | `IN_TRANSIT` | in-progress | departed |
+//! | `ARRIVED` | in-progress | arrived |
+//! | `CUSTOMS_CLEARED` | in-progress | customs-cleared |
+//! | `ON_HOLD` | in-progress | held |
+//! | `OUT_FOR_DELIVERY` | in-progress | out-for-delivery |
+//! | `DELIVERED` | completed | delivered |
+//! | `CANCELLED` | cancelled | — |
+//! | `INVOICED` | invoice-issued (`invoiceNo`, `amount` as decimal text or number, `currency`); the status stays | — |
+//! | anything else | in-progress with the raw code for staff; never dropped | — |
+//!
+//! `remarks` is the customer's text; without it the hub writes one.
+//!
 //! Settings: `bookings_path` (default `bookings`).
 
 use hub_plugin_sdk::{
-    Failure, FailureExt, Feedback, FeedbackStatus, Inbound, Order, Outcome, OutcomeExt, Plugin, Reason, ResponseExt,
-    Waiting, config, export_plugin, http, log,
+    Failure, FailureExt, Feedback, FeedbackStatus, Inbound, Milestone, Money, Order, Outcome, OutcomeExt, Plugin,
+    Reason, ResponseExt, Waiting, config, export_plugin, http, log,
 };
 use serde::{Deserialize, Serialize};
 
@@ -131,6 +153,10 @@ struct OpsStatus {
     remarks: Option<String>,
     #[serde(default)]
     errors: Vec<OpsError>,
+    /// `INVOICED`: the invoice number, amount and currency.
+    invoice_no: Option<String>,
+    amount: Option<serde_json::Value>,
+    currency: Option<String>,
 }
 
 fn bookings_path() -> String {
@@ -205,7 +231,7 @@ impl Plugin for RestJson {
     fn on_inbound(message: Inbound) -> Result<Vec<Feedback>, Failure> {
         let report: OpsStatus = serde_json::from_slice(&message.body)
             .map_err(|error| Failure::permanent(format!("callback is not a FreightOps status report: {error}")))?;
-        Ok(vec![to_feedback(report, message.correlation_id)?])
+        Ok(vec![to_feedback(report, message.correlation_id)])
     }
 
     fn poll(waiting: Vec<Waiting>) -> Result<Vec<Feedback>, Failure> {
@@ -221,7 +247,7 @@ impl Plugin for RestJson {
                 .json()
                 .map_err(|e| Failure::from_transport("booking status", e))?;
             if report.status != "QUEUED" {
-                feedback.push(to_feedback(report, Some(order.correlation_id))?);
+                feedback.push(to_feedback(report, Some(order.correlation_id)));
             }
         }
         Ok(feedback)
@@ -318,27 +344,45 @@ fn to_reason(error: OpsError) -> Reason {
     }
 }
 
-fn to_feedback(report: OpsStatus, correlation_id: Option<String>) -> Result<Feedback, Failure> {
-    let status = match report.status.as_str() {
-        "CONFIRMED" => FeedbackStatus::Accepted,
-        "REJECTED" => FeedbackStatus::Rejected,
-        "QUEUED" | "IN_TRANSIT" | "LOADED" => FeedbackStatus::InProgress,
-        "DELIVERED" => FeedbackStatus::Completed,
-        "CANCELLED" => FeedbackStatus::Cancelled,
-        other => return Err(Failure::permanent(format!("unknown FreightOps status `{other}`"))),
+fn to_feedback(report: OpsStatus, correlation_id: Option<String>) -> Feedback {
+    let progress = Feedback::milestone;
+    let feedback = match report.status.as_str() {
+        "QUEUED" => Feedback::in_progress(),
+        "CONFIRMED" => Feedback::new(FeedbackStatus::Accepted),
+        "REJECTED" => Feedback::rejected(report.errors.into_iter().map(to_reason).collect()),
+        "LOADED" => progress(Milestone::Loaded),
+        "IN_TRANSIT" => progress(Milestone::Departed),
+        "ARRIVED" => progress(Milestone::Arrived),
+        "CUSTOMS_CLEARED" => progress(Milestone::CustomsCleared),
+        "ON_HOLD" => progress(Milestone::Held),
+        "OUT_FOR_DELIVERY" => progress(Milestone::OutForDelivery),
+        "DELIVERED" => Feedback::completed().with_milestone(Milestone::Delivered),
+        "CANCELLED" => Feedback::cancelled(),
+        "INVOICED" => Feedback::new(FeedbackStatus::InvoiceIssued)
+            .with_document(report.invoice_no)
+            .with_amount(money(report.amount.as_ref(), report.currency)),
+        other => {
+            log::warn(&format!(
+                "FreightOps status `{other}` is not known to this plugin; kept as in progress"
+            ));
+            Feedback::in_progress()
+        }
     };
-    let message = report
-        .remarks
-        .clone()
-        .unwrap_or_else(|| format!("FreightOps status {}", report.status));
-    Ok(Feedback {
-        correlation_id: report.tracking_id.or(correlation_id),
-        ops_ref: report.booking_no,
-        order_id: None,
-        status,
-        code: Some(report.status),
-        message,
-        occurred_at: report.at,
-        reasons: report.errors.into_iter().map(to_reason).collect(),
-    })
+    feedback
+        .with_correlation_id(report.tracking_id.or(correlation_id))
+        .with_ops_ref(report.booking_no)
+        .with_code(report.status)
+        .with_message(report.remarks)
+        .with_occurred_at(report.at)
+}
+
+/// FreightOps sends amounts as decimal text (kept as written) or as a JSON
+/// number (written back in its shortest exact form: `1250.50` → `1250.5`).
+fn money(amount: Option<&serde_json::Value>, currency: Option<String>) -> Option<Money> {
+    let amount = match amount? {
+        serde_json::Value::String(text) => text.trim().to_owned(),
+        serde_json::Value::Number(number) => number.to_string(),
+        _ => return None,
+    };
+    Some(Money::new(amount, currency?.trim().to_ascii_uppercase()))
 }

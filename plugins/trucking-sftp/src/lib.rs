@@ -28,14 +28,17 @@
 //! (other columns are ignored). Each row is one event for one pick-up;
 //! REJECTED rows for the same pick-up are merged into one rejection with one
 //! reason per row, `field` (a request column name) mapped to a JSON Pointer
-//! into the hub's order. A status this plugin does not know is kept as
-//! `in-progress` with the carrier's raw code rather than dropped. A file
+//! into the hub's order. PICKED_UP, IN_TRANSIT and DELIVERED carry the
+//! milestones picked-up, departed and delivered (see [`feedback_status`]);
+//! the row's `message` is the customer's text (without one the hub writes
+//! it). A status this plugin does not know is kept as `in-progress` with the
+//! carrier's raw code for staff rather than dropped. A file
 //! that cannot be read is refused with its name, line and column.
 
 use hub_plugin_sdk::records::{CsvOptions, csv_document, csv_records};
 use hub_plugin_sdk::{
-    Failure, FailureExt, Feedback, FeedbackStatus, Inbound, Order, Outcome, OutcomeExt, Plugin, Reason, config,
-    export_plugin, files, log, naming,
+    Failure, FailureExt, Feedback, FeedbackStatus, Inbound, Milestone, Order, Outcome, OutcomeExt, Plugin, Reason,
+    config, export_plugin, files, log, naming,
 };
 use serde::{Deserialize, Deserializer};
 
@@ -256,16 +259,21 @@ fn request_row(order: &Order, pickup: &Pickup) -> Vec<String> {
     ]
 }
 
-/// The carrier's statuses in the hub's vocabulary; `None` for a status this
-/// plugin does not know.
-fn feedback_status(carrier_status: &str) -> Option<FeedbackStatus> {
+/// The carrier's statuses in the hub's vocabulary, with the milestone each
+/// implies; `None` for a status this plugin does not know. `DISPATCHED`
+/// (a truck is on its way to the shipper) and `ARRIVED` (it is at the
+/// pick-up address) name no milestone: the goods have not moved yet.
+fn feedback_status(carrier_status: &str) -> Option<(FeedbackStatus, Option<Milestone>)> {
+    use FeedbackStatus::{Accepted, Cancelled, Completed, Failed, InProgress, Rejected};
     Some(match carrier_status.to_ascii_uppercase().as_str() {
-        "ACCEPTED" => FeedbackStatus::Accepted,
-        "REJECTED" => FeedbackStatus::Rejected,
-        "DISPATCHED" | "ARRIVED" | "PICKED_UP" | "IN_TRANSIT" => FeedbackStatus::InProgress,
-        "DELIVERED" => FeedbackStatus::Completed,
-        "PICKUP_FAILED" => FeedbackStatus::Failed,
-        "CANCELLED" => FeedbackStatus::Cancelled,
+        "ACCEPTED" => (Accepted, None),
+        "REJECTED" => (Rejected, None),
+        "DISPATCHED" | "ARRIVED" => (InProgress, None),
+        "PICKED_UP" => (InProgress, Some(Milestone::PickedUp)),
+        "IN_TRANSIT" => (InProgress, Some(Milestone::Departed)),
+        "DELIVERED" => (Completed, Some(Milestone::Delivered)),
+        "PICKUP_FAILED" => (Failed, None),
+        "CANCELLED" => (Cancelled, None),
         _ => return None,
     })
 }
@@ -283,7 +291,7 @@ fn to_feedback(rows: Vec<ResponseRow>) -> Vec<Feedback> {
         let Status(status_code) = row.status;
         let message = non_empty(row.message);
         let known = feedback_status(&status_code);
-        if known == Some(FeedbackStatus::Rejected) {
+        if let Some((FeedbackStatus::Rejected, _)) = known {
             let reason = Reason {
                 field: row.field.as_deref().map(str::trim).and_then(order_pointer),
                 code: non_empty(row.code).unwrap_or_else(|| status_code.clone()),
@@ -296,45 +304,32 @@ fn to_feedback(rows: Vec<ResponseRow>) -> Vec<Feedback> {
                 earlier.reasons.push(reason);
                 continue;
             }
-            feedback.push(Feedback {
-                correlation_id: Some(pickup_ref),
-                ops_ref: non_empty(row.waybill_no),
-                order_id: None,
-                status: FeedbackStatus::Rejected,
-                code: Some(status_code),
-                message: "the carrier refused the pick-up".to_owned(),
-                occurred_at: non_empty(row.event_time),
-                reasons: vec![reason],
-            });
+            feedback.push(
+                Feedback::rejected(vec![reason])
+                    .with_correlation_id(pickup_ref)
+                    .with_ops_ref(non_empty(row.waybill_no))
+                    .with_code(status_code)
+                    .with_message("the carrier refused the pick-up".to_owned())
+                    .with_occurred_at(non_empty(row.event_time)),
+            );
             continue;
         }
-        let (status, message) = match known {
-            Some(status) => (
-                status,
-                message.unwrap_or_else(|| format!("carrier status {status_code}")),
-            ),
+        let item = match known {
+            Some((status, milestone)) => Feedback::new(status).with_milestone(milestone),
             None => {
-                let unknown =
-                    format!("carrier status `{status_code}` is not known to this plugin; kept as in progress");
-                (
-                    FeedbackStatus::InProgress,
-                    match message {
-                        Some(text) => format!("{unknown}: {text}"),
-                        None => unknown,
-                    },
-                )
+                log::warn(&format!(
+                    "carrier status `{status_code}` is not known to this plugin; kept as in progress"
+                ));
+                Feedback::in_progress()
             }
         };
-        feedback.push(Feedback {
-            correlation_id: Some(pickup_ref),
-            ops_ref: non_empty(row.waybill_no),
-            order_id: None,
-            status,
-            code: Some(status_code),
-            message,
-            occurred_at: non_empty(row.event_time),
-            reasons: Vec::new(),
-        });
+        feedback.push(
+            item.with_correlation_id(pickup_ref)
+                .with_ops_ref(non_empty(row.waybill_no))
+                .with_code(status_code)
+                .with_message(message)
+                .with_occurred_at(non_empty(row.event_time)),
+        );
     }
     feedback
 }

@@ -20,18 +20,21 @@
 //!
 //! **Reply** (`on_inbound`): a JSON [`WmsReply`] on the reply queue, with
 //! the request's correlation id in the AMQP `correlation-id` property and/or
-//! the body's `correlation_id`. Statuses map to feedback (see
-//! [`feedback_status`]); a status this plugin does not know is kept as
-//! `in-progress` with the WMS's raw code, because dropping an answer we do
-//! not understand would hide it from the operator, while failing it would
-//! only park it in the unmatched list. WMS field names in `errors` are
+//! the body's `correlation_id`. Statuses map to feedback and milestones
+//! (see [`feedback_status`]: RECEIVING → received-at-warehouse, PACKED →
+//! packed, RECEIVED → completed + stored, SHIPPED → completed + shipped);
+//! the WMS's `message` is the customer's text (without one the hub writes
+//! it). A status this plugin does not know is kept as `in-progress` with
+//! the WMS's raw code for staff, because dropping an answer we do not
+//! understand would hide it from the operator, while failing it would only
+//! park it in the unmatched list. WMS field names in `errors` are
 //! mapped back to JSON Pointers into the hub's normalized order, so the
 //! customer sees which of *their* fields is wrong. A reply that is not the
 //! expected JSON is refused with the parser's line and column.
 
 use hub_plugin_sdk::{
-    Failure, FailureExt, Feedback, FeedbackStatus, Inbound, Order, Outcome, OutcomeExt, Plugin, Reason, amqp, config,
-    export_plugin, log,
+    Failure, FailureExt, Feedback, FeedbackStatus, Inbound, Milestone, Order, Outcome, OutcomeExt, Plugin, Reason,
+    amqp, config, export_plugin, log,
 };
 use serde::{Deserialize, Serialize};
 
@@ -220,51 +223,46 @@ fn describe(message: &Inbound) -> String {
     }
 }
 
-/// The WMS's statuses in the hub's vocabulary; `None` for a status this
-/// plugin does not know.
-fn feedback_status(wms_status: &str) -> Option<FeedbackStatus> {
+/// The WMS's statuses in the hub's vocabulary, with the milestone each
+/// implies; `None` for a status this plugin does not know. Inbound orders go
+/// RECEIVING → PUTAWAY → RECEIVED, outbound ones ALLOCATED → PICKING →
+/// PACKED → SHIPPED.
+fn feedback_status(wms_status: &str) -> Option<(FeedbackStatus, Option<Milestone>)> {
+    use FeedbackStatus::{Accepted, Cancelled, Completed, Failed, InProgress, Rejected};
     Some(match wms_status.to_ascii_uppercase().as_str() {
         // DUPLICATE: the WMS already had this message id and answers with the first booking.
-        "ACCEPTED" | "DUPLICATE" => FeedbackStatus::Accepted,
-        "REJECTED" => FeedbackStatus::Rejected,
-        "RECEIVING" | "PUTAWAY" | "ALLOCATED" | "PICKING" | "PACKED" => FeedbackStatus::InProgress,
-        "RECEIVED" | "SHIPPED" | "COMPLETED" => FeedbackStatus::Completed,
-        "FAILED" => FeedbackStatus::Failed,
-        "CANCELLED" => FeedbackStatus::Cancelled,
+        "ACCEPTED" | "DUPLICATE" => (Accepted, None),
+        "REJECTED" => (Rejected, None),
+        "RECEIVING" => (InProgress, Some(Milestone::ReceivedAtWarehouse)),
+        "PUTAWAY" | "ALLOCATED" | "PICKING" => (InProgress, None),
+        "PACKED" => (InProgress, Some(Milestone::Packed)),
+        "RECEIVED" => (Completed, Some(Milestone::Stored)),
+        "SHIPPED" => (Completed, Some(Milestone::Shipped)),
+        "COMPLETED" => (Completed, None),
+        "FAILED" => (Failed, None),
+        "CANCELLED" => (Cancelled, None),
         _ => return None,
     })
 }
 
 fn to_feedback(reply: WmsReply, correlation_id: String) -> Feedback {
-    let (status, message) = match feedback_status(&reply.status) {
-        Some(status) => (
-            status,
-            reply.message.unwrap_or_else(|| format!("WMS status {}", reply.status)),
-        ),
+    let feedback = match feedback_status(&reply.status) {
+        Some((status, milestone)) => Feedback::new(status).with_milestone(milestone),
         None => {
-            let known = format!(
+            log::warn(&format!(
                 "WMS status `{}` is not known to this plugin; kept as in progress",
                 reply.status
-            );
-            (
-                FeedbackStatus::InProgress,
-                match reply.message {
-                    Some(text) => format!("{known}: {text}"),
-                    None => known,
-                },
-            )
+            ));
+            Feedback::in_progress()
         }
     };
-    Feedback {
-        correlation_id: Some(correlation_id),
-        ops_ref: reply.wms_ref,
-        order_id: None,
-        status,
-        code: Some(reply.status),
-        message,
-        occurred_at: reply.event_time,
-        reasons: reply.errors.into_iter().map(to_reason).collect(),
-    }
+    feedback
+        .with_correlation_id(correlation_id)
+        .with_ops_ref(reply.wms_ref)
+        .with_code(reply.status)
+        .with_message(reply.message)
+        .with_occurred_at(reply.event_time)
+        .with_reasons(reply.errors.into_iter().map(to_reason).collect())
 }
 
 fn to_reason(error: WmsError) -> Reason {

@@ -108,16 +108,12 @@ impl Plugin for Probe {
     fn on_inbound(message: Inbound) -> Result<Vec<Feedback>, Failure> {
         let text = String::from_utf8(message.body)
             .map_err(|error| Failure::permanent(format!("inbound body is not UTF-8: {error}")))?;
-        Ok(vec![Feedback {
-            correlation_id: message.correlation_id,
-            ops_ref: Some(format!("{VERSION}:inbound")),
-            order_id: None,
-            status: FeedbackStatus::Completed,
-            code: None,
-            message: text,
-            occurred_at: None,
-            reasons: Vec::new(),
-        }])
+        Ok(vec![
+            Feedback::new(FeedbackStatus::Completed)
+                .with_correlation_id(message.correlation_id)
+                .with_ops_ref(format!("{VERSION}:inbound"))
+                .with_message(text),
+        ])
     }
 }
 
