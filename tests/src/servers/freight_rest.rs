@@ -5,6 +5,13 @@
 //! It records what it received (headers and body) so tests can check the
 //! bytes the OPS got, and can be switched to "down" (503 + `Retry-After`)
 //! to show retries.
+//!
+//! Switched to "queue for a clerk" ([`FreightRestOps::set_queue`]), it
+//! answers `202 {"trackingId"}` instead of booking, and
+//! `GET /api/bookings/{trackingId}` answers the status report a test set
+//! with [`FreightRestOps::set_report`] (`QUEUED` until then), counting the
+//! polls per tracking id — the statuses the `rest-json` plugin maps to
+//! milestones and finance events (`IN_TRANSIT`, `DELIVERED`, `INVOICED`, …).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -12,10 +19,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
@@ -30,12 +37,19 @@ pub struct BookingRequest {
 struct Books {
     numbers: HashMap<String, String>,
     requests: Vec<BookingRequest>,
+    /// Queue mode: tracking ids in the order they were handed out.
+    tracking: Vec<String>,
+    /// tracking id → the status report `GET bookings/{id}` answers.
+    reports: HashMap<String, Value>,
+    /// tracking id → how often it was polled.
+    polls: HashMap<String, usize>,
 }
 
 #[derive(Clone, Default)]
 struct Shared {
     books: Arc<Mutex<Books>>,
     down: Arc<AtomicBool>,
+    queue: Arc<AtomicBool>,
 }
 
 /// A running freight OPS; stops on drop.
@@ -51,6 +65,7 @@ impl FreightRestOps {
         let shared = Shared::default();
         let app = axum::Router::new()
             .route("/api/bookings", post(book))
+            .route("/api/bookings/{id}", get(report))
             .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind(address).await?;
         let address = listener.local_addr()?;
@@ -92,6 +107,60 @@ impl FreightRestOps {
     pub fn bookings(&self) -> usize {
         self.shared.books.lock().map(|b| b.numbers.len()).unwrap_or_default()
     }
+
+    /// Queue new bookings for a clerk (true: `202 {"trackingId"}`, the
+    /// answer comes by polling; a repeated key gets a new tracking id) or
+    /// book them at once (false, the default).
+    pub fn set_queue(&self, queue: bool) {
+        self.shared.queue.store(queue, Ordering::SeqCst);
+    }
+
+    /// Tracking ids handed out in queue mode, oldest first.
+    pub fn tracking_ids(&self) -> Vec<String> {
+        self.shared.books.lock().map(|b| b.tracking.clone()).unwrap_or_default()
+    }
+
+    /// What `GET bookings/{tracking_id}` answers from now on: `report`
+    /// (e.g. `{"status": "IN_TRANSIT", "at": …}`) with the tracking id and
+    /// booking number added.
+    pub fn set_report(&self, tracking_id: &str, mut report: Value) {
+        let Ok(mut books) = self.shared.books.lock() else {
+            return;
+        };
+        if let Some(fields) = report.as_object_mut() {
+            fields.insert("trackingId".into(), json!(tracking_id));
+            fields
+                .entry("bookingNo")
+                .or_insert_with(|| json!(format!("FO-T-{tracking_id}")));
+        }
+        books.reports.insert(tracking_id.to_owned(), report);
+    }
+
+    /// How often `GET bookings/{tracking_id}` was asked.
+    pub fn polls(&self, tracking_id: &str) -> usize {
+        self.shared
+            .books
+            .lock()
+            .map(|b| b.polls.get(tracking_id).copied().unwrap_or_default())
+            .unwrap_or_default()
+    }
+}
+
+/// `GET /api/bookings/{id}`: the tracking id's current report, counted.
+async fn report(State(shared): State<Shared>, Path(id): Path<String>) -> Response {
+    let Ok(mut books) = shared.books.lock() else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    if !books.tracking.contains(&id) {
+        return (StatusCode::NOT_FOUND, Json(json!({"message": "no such tracking id"}))).into_response();
+    }
+    *books.polls.entry(id.clone()).or_default() += 1;
+    let report = books
+        .reports
+        .get(&id)
+        .cloned()
+        .unwrap_or_else(|| json!({"trackingId": id, "status": "QUEUED"}));
+    Json(report).into_response()
 }
 
 async fn book(State(shared): State<Shared>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
@@ -129,6 +198,15 @@ async fn book(State(shared): State<Shared>, headers: HeaderMap, body: axum::body
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
     books.requests.push(request);
+    if shared.queue.load(Ordering::SeqCst) {
+        let tracking = format!("TRK-{:04}", books.tracking.len() + 1);
+        books.tracking.push(tracking.clone());
+        return (
+            StatusCode::ACCEPTED,
+            Json(json!({"trackingId": tracking, "message": "queued for a clerk"})),
+        )
+            .into_response();
+    }
     let next = books.numbers.len() + 1;
     let repeat = books.numbers.contains_key(&key);
     let number = books
