@@ -70,7 +70,11 @@ impl Attempt<'_> {
                 };
                 let finish = JobFinish::Done {
                     status: OrderStatus::Accepted,
-                    events: vec![NewEvent::new(EventKind::Accepted, target, text).with_detail(detail)],
+                    events: vec![
+                        NewEvent::new(EventKind::Accepted, target, text)
+                            .with_data(json!({ "ops_ref": ops_ref }))
+                            .with_detail(detail),
+                    ],
                     attempt: self.record("accepted", None),
                     reply: None,
                 };
@@ -226,6 +230,7 @@ mod tests {
         assert_eq!(status, OrderStatus::Accepted);
         assert_eq!(events[0].actor, Actor::Target("freight-ops".into()));
         assert!(events[0].message.contains("FO-1"));
+        assert_eq!(events[0].data, Some(json!({"ops_ref": "FO-1"})), "the customer sees the reference as data");
     }
 
     #[test]
