@@ -66,7 +66,9 @@ async fn submit_all(hub: &TestHub, orders: Vec<Value>) -> Vec<String> {
         let (queue, ids, client, base) = (queue.clone(), ids.clone(), hub.client.clone(), hub.base_url.clone());
         workers.spawn(async move {
             loop {
-                let Some((index, order)) = queue.lock().await.pop() else { return };
+                let Some((index, order)) = queue.lock().await.pop() else {
+                    return;
+                };
                 let response = client
                     .post(format!("{base}/v1/orders/freight-booking"))
                     .bearer_auth(CUSTOMER_KEY)
@@ -76,7 +78,9 @@ async fn submit_all(hub: &TestHub, orders: Vec<Value>) -> Vec<String> {
                     .unwrap();
                 assert_eq!(response.status(), 202);
                 let body: Value = response.json().await.unwrap();
-                ids.lock().await.push((index, body["order_id"].as_str().unwrap().to_owned()));
+                ids.lock()
+                    .await
+                    .push((index, body["order_id"].as_str().unwrap().to_owned()));
             }
         });
     }
@@ -113,7 +117,9 @@ async fn stream_client(
         buffer.push_str(std::str::from_utf8(&chunk).unwrap());
         while let Some(end) = buffer.find("\n\n") {
             let frame: String = buffer.drain(..end + 2).collect();
-            let Some(data) = frame.lines().find_map(|l| l.strip_prefix("data:")) else { continue };
+            let Some(data) = frame.lines().find_map(|l| l.strip_prefix("data:")) else {
+                continue;
+            };
             frames += 1;
             if frames == 3 {
                 caught_up.fetch_add(1, Ordering::Relaxed);
@@ -153,7 +159,10 @@ async fn sse(orders: usize, per_order: usize) {
     let total_clients = orders * per_order;
     let connect_started = Instant::now();
     while caught_up.load(Ordering::Relaxed) < total_clients {
-        assert!(connect_started.elapsed() < Duration::from_secs(120), "clients did not catch up");
+        assert!(
+            connect_started.elapsed() < Duration::from_secs(120),
+            "clients did not catch up"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let connect_seconds = connect_started.elapsed().as_secs_f64();
@@ -199,6 +208,78 @@ async fn sse(orders: usize, per_order: usize) {
     hub.stop().await;
 }
 
+/// What the webhook receiver saw.
+#[derive(Default)]
+struct Received {
+    count: AtomicUsize,
+    ages: Mutex<Vec<Duration>>,
+}
+
+async fn receive(
+    axum::extract::State(received): axum::extract::State<Arc<Received>>,
+    body: axum::body::Bytes,
+) -> axum::http::StatusCode {
+    let event: Value = serde_json::from_slice(&body).unwrap();
+    let age = since(event["time"].as_str().unwrap());
+    received.ages.lock().await.push(age);
+    received.count.fetch_add(1, Ordering::Relaxed);
+    axum::http::StatusCode::NO_CONTENT
+}
+
+async fn webhooks(subscribers: usize, orders: usize, concurrency: usize) {
+    let received = Arc::new(Received::default());
+    let app = axum::Router::new()
+        .route("/hook/{n}", axum::routing::post(receive))
+        .with_state(received.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let receiver = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let hub = TestHub::start(&format!(
+        "[webhooks]\nallow_private_targets = true\nallow_insecure_http = true\n\
+         max_subscriptions_per_tenant = {subscribers}\nconcurrency = {concurrency}\n"
+    ))
+    .await;
+    for n in 0..subscribers {
+        let (status, body) = hub
+            .post(
+                CUSTOMER_KEY,
+                "/v1/subscriptions",
+                &json!({"url": format!("http://{receiver}/hook/{n}"), "events": ["*"]}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body:#}");
+    }
+    let rss_before = rss_mib();
+    let started = Instant::now();
+    let ids = submit_all(&hub, vec![example_order("freight-booking", "messy-fcl"); orders]).await;
+    let (_, order) = hub.get(CUSTOMER_KEY, &format!("/v1/orders/{}", ids[0])).await;
+    let events_per_order = order["timeline"].as_array().unwrap().len();
+    let expected = orders * events_per_order * subscribers;
+    while received.count.load(Ordering::Relaxed) < expected {
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "only {} of {expected} deliveries within 300 s",
+            received.count.load(Ordering::Relaxed)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let rss_after = rss_mib();
+    let mut ages = std::mem::take(&mut *received.ages.lock().await);
+    ages.sort();
+    println!(
+        "| webhooks | {subscribers} subscribers × {} events ({orders} orders), {concurrency} deliveries in flight | {expected} signed deliveries in {seconds:.2} s = **{:.0} deliveries/s** ({:.1} events/s fanned out to all) | {:.0} / {:.0} ms | {:.0} → {:.0} MiB |",
+        orders * events_per_order,
+        expected as f64 / seconds,
+        (orders * events_per_order) as f64 / seconds,
+        percentile(&ages, 0.5).as_secs_f64() * 1e3,
+        percentile(&ages, 0.99).as_secs_f64() * 1e3,
+        rss_before,
+        rss_after,
+    );
+    hub.stop().await;
+}
+
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     // `cargo bench` passes `--bench`; nothing else to parse.
@@ -207,4 +288,8 @@ async fn main() {
     println!("| path | fan-out | throughput | event → client p50 / p99 | memory (process RSS) |");
     println!("|---|---|---|---|---|");
     sse(sse_orders, sse_per_order).await;
+    let subscribers = env_or("HOOK_SUBSCRIBERS", 100);
+    let hook_orders = env_or("HOOK_ORDERS", 100);
+    webhooks(subscribers, hook_orders, env_or("HOOK_CONCURRENCY", 16)).await;
+    webhooks(subscribers, hook_orders, env_or("HOOK_CONCURRENCY_HIGH", 64)).await;
 }
