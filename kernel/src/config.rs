@@ -71,6 +71,9 @@ pub struct HubConfig {
     /// The dispatcher of this node: workers, leases, shutdown.
     #[serde(default)]
     pub dispatch: DispatchConfig,
+    /// Webhook subscriptions: delivery, retries, the SSRF guard.
+    #[serde(default)]
+    pub webhooks: WebhooksConfig,
 }
 
 /// `[dispatch]`: how this node takes jobs from the outbox.
@@ -107,6 +110,85 @@ impl Default for DispatchConfig {
             poller_lease_ms: 10_000,
             node_id: None,
         }
+    }
+}
+
+/// `[webhooks]`: customers' webhook subscriptions (see [`crate::webhooks`]).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhooksConfig {
+    /// `false`: this node delivers no webhooks (others do; subscriptions
+    /// and deliveries are still recorded).
+    pub enabled: bool,
+    /// Allow endpoints on private, loopback, link-local, CGNAT … addresses.
+    /// Off by default: customers choose the URLs (SSRF).
+    pub allow_private_targets: bool,
+    /// Allow `http://` endpoints besides `https://` (a lab, the tests).
+    pub allow_insecure_http: bool,
+    /// Delay before each retry after a failed attempt; when the list is
+    /// used up the delivery is `failed`. Standard Webhooks' schedule.
+    pub retry_schedule_ms: Vec<u64>,
+    /// Each delay is moved randomly by up to this share, either way.
+    pub jitter_percent: u32,
+    /// An endpoint failing (no success) for this long is disabled.
+    pub disable_after_ms: u64,
+    /// Per request: connect, send, answer.
+    pub timeout_ms: u64,
+    /// Deliveries in flight at once on this node.
+    pub concurrency: u32,
+    /// After a secret rotation the old secret keeps signing this long.
+    pub secret_overlap_ms: u64,
+    /// How often an idle worker looks for due deliveries (other nodes'
+    /// events, retries coming due); this node's own events wake it at once.
+    pub poll_interval_ms: u64,
+    pub max_subscriptions_per_tenant: u32,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        const SECOND: u64 = 1_000;
+        const MINUTE: u64 = 60 * SECOND;
+        const HOUR: u64 = 60 * MINUTE;
+        WebhooksConfig {
+            enabled: true,
+            allow_private_targets: false,
+            allow_insecure_http: false,
+            retry_schedule_ms: vec![
+                5 * SECOND,
+                5 * MINUTE,
+                30 * MINUTE,
+                2 * HOUR,
+                5 * HOUR,
+                10 * HOUR,
+                10 * HOUR,
+            ],
+            jitter_percent: 20,
+            disable_after_ms: 5 * 24 * HOUR,
+            timeout_ms: 10 * SECOND,
+            concurrency: 16,
+            secret_overlap_ms: 24 * HOUR,
+            poll_interval_ms: SECOND,
+            max_subscriptions_per_tenant: 25,
+        }
+    }
+}
+
+impl WebhooksConfig {
+    fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.retry_schedule_ms.len() > 50 {
+            problems.push("retry_schedule_ms has more than 50 entries".to_owned());
+        }
+        if self.jitter_percent > 100 {
+            problems.push(format!("jitter_percent = {} is more than 100", self.jitter_percent));
+        }
+        if self.timeout_ms < 100 || self.poll_interval_ms < 10 || self.disable_after_ms == 0 {
+            problems.push("timeout_ms ≥ 100, poll_interval_ms ≥ 10 and disable_after_ms ≥ 1".to_owned());
+        }
+        if self.concurrency == 0 || self.max_subscriptions_per_tenant == 0 {
+            problems.push("concurrency and max_subscriptions_per_tenant must be at least 1".to_owned());
+        }
+        problems
     }
 }
 
@@ -515,6 +597,7 @@ impl HubConfig {
         if self.dispatch.workers == 0 || self.dispatch.lease_ms < 300 || self.dispatch.poller_lease_ms < 300 {
             problems.push("[dispatch]: workers must be ≥ 1 and lease_ms, poller_lease_ms ≥ 300".to_owned());
         }
+        problems.extend(self.webhooks.problems().into_iter().map(|p| format!("[webhooks] {p}")));
         for (name, target) in &self.targets {
             for problem in target.limits.problems(self.plugins.max_memory_mib) {
                 problems.push(format!("[targets.{name}.limits]: {problem}"));
@@ -577,6 +660,24 @@ mod tests {
         let config = HubConfig::load(None).unwrap();
         assert_eq!(config.listen, default_listen());
         assert!(!config.principals.is_empty());
+    }
+
+    #[test]
+    fn webhooks_section_is_checked() {
+        let config = HubConfig::parse("[webhooks]\nallow_private_targets = true\n", "hub.toml").unwrap();
+        assert!(config.webhooks.allow_private_targets && !config.webhooks.allow_insecure_http);
+        assert_eq!(config.webhooks.retry_schedule_ms.len(), 7);
+        let err = HubConfig::parse("[webhooks]\nconcurrency = 0\njitter_percent = 150\n", "hub.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("[webhooks]") && err.contains("jitter_percent") && err.contains("concurrency"),
+            "{err}"
+        );
+        let err = HubConfig::parse("[webhooks]\nretries = 3\n", "hub.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("retries"), "{err}");
     }
 
     #[test]

@@ -30,6 +30,7 @@
 //! - [`server`]: a whole hub (store, plugins, dispatcher, consumers, pollers, API) in one call.
 //! - [`api`]: the HTTP surface (axum); the only module that knows HTTP.
 //! - [`telemetry`]: tracing set-up.
+//! - [`webhooks`]: customers' webhook subscriptions: signed CloudEvents, retries, the SSRF guard.
 
 pub mod api;
 pub mod auth;
@@ -54,3 +55,4 @@ pub mod telemetry;
 pub mod timeline;
 pub mod transports;
 pub mod validate;
+pub mod webhooks;

@@ -26,11 +26,15 @@ use crate::timeline::{Actor, EventKind, NewEvent, OrderStatus, TimelineEvent};
 
 mod dispatch;
 mod replies;
+mod webhooks;
 
 pub use dispatch::{
     AttemptRecord, ClaimRequest, DeadLetter, DeadLetterFilter, JobFinish, LeasedJob, ReplyWait, StoredAttempt,
 };
 pub use replies::{LedgerEntry, ReplyUpdate, UnmatchedReply};
+pub use webhooks::{
+    DeliveryFinish, DeliveryRecord, DeliveryTarget, Finished, LeasedDelivery, NewSubscription, SubscriptionRecord,
+};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -430,14 +434,16 @@ pub(crate) async fn append_events(
         .fetch_one(&mut **tx)
         .await?;
     let mut seq: i64 = row.try_get("last")?;
+    let mut ids = Vec::with_capacity(events.len());
     for event in events {
         seq += 1;
+        let id = uuid::Uuid::now_v7().to_string();
         let (actor_kind, actor_id) = event.actor.parts();
         sqlx::query(
             "INSERT INTO order_events (id, order_id, seq, kind, at, actor_kind, actor_id, message, data, detail) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
-        .bind(uuid::Uuid::now_v7().to_string())
+        .bind(&id)
         .bind(order_id)
         .bind(seq)
         .bind(event.kind.as_str())
@@ -449,7 +455,9 @@ pub(crate) async fn append_events(
         .bind(event.detail.as_ref().map(serde_json::Value::to_string))
         .execute(&mut **tx)
         .await?;
+        ids.push(id);
     }
+    webhooks::enqueue_deliveries(tx, order_id, events, &ids, at).await?;
     Ok(())
 }
 
