@@ -28,6 +28,7 @@ use crate::replies::{Replies, ReplyInbox};
 use crate::sandbox::InboundSource;
 use crate::schema::SchemaRegistry;
 use crate::store::{Store, StoreError};
+use crate::webhooks::{self, WebhookError, WebhookSettings};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -43,6 +44,8 @@ pub enum ServerError {
     Routes(#[from] ConfigError),
     #[error("HTTP server failed: {0}")]
     Http(#[from] std::io::Error),
+    #[error(transparent)]
+    Webhooks(#[from] WebhookError),
 }
 
 /// Runs a hub on `listener` until `shutdown` completes.
@@ -69,9 +72,16 @@ pub async fn run(
     let dispatcher = Dispatcher::new(store.clone(), plugins.clone(), &config, node.clone());
     let replies = Arc::new(Replies::new(store.clone(), plugins.clone(), &config, node.clone()));
     let reply_consumers = plugins.amqp_reply_consumers();
+    let webhook_settings = WebhookSettings::from_config(&config.webhooks);
+    let webhook_worker = config
+        .webhooks
+        .enabled
+        .then(|| webhooks::Worker::new(store.clone(), &config.webhooks, webhook_settings.clone(), node.clone()))
+        .transpose()?;
     let mut state = AppState::new(schemas.clone(), store.clone(), auth, config.max_body_bytes)
         .with_plugins(plugins)
-        .with_dispatch(dispatcher.clone(), replies.clone());
+        .with_dispatch(dispatcher.clone(), replies.clone())
+        .with_webhooks(webhook_settings);
     if !config.routes.is_empty() {
         state = state.with_routes(Arc::new(config.router()?));
     }
@@ -93,6 +103,10 @@ pub async fn run(
         }
         let token = stop.clone();
         background.spawn(async move { replies.run_pollers(token).await });
+    }
+    if let Some(worker) = webhook_worker {
+        let token = stop.clone();
+        background.spawn(async move { worker.run(token).await });
     }
     tracing::info!(
         listen = %listener.local_addr()?,

@@ -24,6 +24,10 @@
 //! | GET | `/v1/replies/unmatched`, `/v1/replies/overdue` | operator, admin |
 //! | POST | `/v1/callbacks/{target}` | the OPS, with the target's callback token |
 //! | GET | `/v1/audit` | operator, admin |
+//! | POST, GET | `/v1/subscriptions` | customers: own tenant; operators, admins: any (`?tenant=`) |
+//! | GET, DELETE | `/v1/subscriptions/{id}` | the subscription's tenant, operators, admins |
+//! | POST | `/v1/subscriptions/{id}/rotate-secret`, `/enable`, `/test` | the subscription's tenant, operators, admins |
+//! | GET | `/v1/subscriptions/{id}/deliveries` | the subscription's tenant, operators, admins |
 //! | GET | `/healthz`, `/readyz` | anyone |
 //! | GET | `/v1/openapi.json` | anyone |
 //!
@@ -49,6 +53,7 @@ mod plugins;
 pub mod problem;
 mod query;
 mod review;
+mod subscriptions;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -70,6 +75,7 @@ use crate::review::Review;
 use crate::route::Router as RouteTable;
 use crate::schema::SchemaRegistry;
 use crate::store::Store;
+use crate::webhooks::WebhookSettings;
 use problem::ApiProblem;
 
 /// What every handler can reach.
@@ -90,6 +96,9 @@ pub struct AppState {
     /// Cancelled when the hub begins to stop: ends open event streams,
     /// which would otherwise hold the graceful shutdown open for ever.
     pub streams_stop: tokio_util::sync::CancellationToken,
+    /// Webhook subscriptions: the SSRF policy, limits, and the bell that
+    /// wakes this node's delivery worker.
+    pub webhooks: WebhookSettings,
 }
 
 impl AppState {
@@ -105,6 +114,7 @@ impl AppState {
             dispatcher: None,
             replies: None,
             streams_stop: tokio_util::sync::CancellationToken::new(),
+            webhooks: WebhookSettings::default(),
         }
     }
 
@@ -123,6 +133,11 @@ impl AppState {
     pub fn with_dispatch(mut self, dispatcher: Dispatcher, replies: Arc<Replies>) -> Self {
         self.dispatcher = Some(dispatcher);
         self.replies = Some(replies);
+        self
+    }
+
+    pub fn with_webhooks(mut self, webhooks: WebhookSettings) -> Self {
+        self.webhooks = webhooks;
         self
     }
 }
@@ -163,6 +178,13 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(dispatch::unmatched_replies))
         .routes(routes!(dispatch::overdue_replies))
         .routes(routes!(dispatch::callback))
+        // webhook subscriptions
+        .routes(routes!(subscriptions::create, subscriptions::list))
+        .routes(routes!(subscriptions::get, subscriptions::delete))
+        .routes(routes!(subscriptions::rotate_secret))
+        .routes(routes!(subscriptions::enable))
+        .routes(routes!(subscriptions::test))
+        .routes(routes!(subscriptions::deliveries))
         // health and this document
         .routes(routes!(healthz))
         .routes(routes!(readyz))
