@@ -86,6 +86,7 @@ pub async fn run(
         state = state.with_routes(Arc::new(config.router()?));
     }
     let stop = CancellationToken::new();
+    state.streams_stop = stop.clone();
     let mut background = tokio::task::JoinSet::new();
     if config.dispatch.enabled {
         let token = stop.clone();

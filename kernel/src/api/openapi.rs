@@ -51,6 +51,8 @@ use super::problem::{
         (name = "callbacks", description = "Where an OPS reports on orders, with its target's callback token."),
         (name = "health", description = "Liveness and readiness probes (no authentication)."),
         (name = "meta", description = "Business lines and their schemas (for portals that render forms), and this document."),
+        (name = "subscriptions", description = "Webhook subscriptions: signed CloudEvents deliveries of a tenant's order events (customers: their own; operator, admin: all)."),
+        (name = "audit", description = "Staff and system actions outside order timelines: API keys, subscriptions (operator, admin)."),
     ),
     components(
         schemas(ProblemDocument, FieldProblem),

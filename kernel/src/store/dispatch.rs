@@ -292,6 +292,7 @@ impl Store {
             super::replies::insert_ledger(&mut tx, &job.target, &job.order_id, &reply, &at).await?;
         }
         tx.commit().await?;
+        self.announce(&job.order_id);
         Ok(true)
     }
 
@@ -431,6 +432,7 @@ impl Store {
         set_order_status(&mut tx, &order_id, OrderStatus::Queued, &at).await?;
         append_events(&mut tx, &order_id, events, &at).await?;
         tx.commit().await?;
+        self.announce(&order_id);
         self.outbox_bell.notify_one();
         Ok(true)
     }

@@ -24,9 +24,16 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 use crate::problem::Problem;
 use crate::timeline::{Actor, EventKind, NewEvent, OrderStatus, TimelineEvent};
 
+mod audit;
 mod dispatch;
+mod keys;
+mod query;
 mod replies;
 mod webhooks;
+
+pub use audit::{AuditEntry, AuditRecord};
+pub use keys::{ApiKeyRecord, NewApiKey};
+pub use query::OrderFilter;
 
 pub use dispatch::{
     AttemptRecord, ClaimRequest, DeadLetter, DeadLetterFilter, JobFinish, LeasedJob, ReplyWait, StoredAttempt,
@@ -70,6 +77,11 @@ pub struct Store {
     /// Rung after a commit that made a job due, so this process's dispatcher
     /// starts it at once instead of at its next poll (other nodes poll).
     outbox_bell: Arc<tokio::sync::Notify>,
+    /// Carries the id of every order whose timeline grew, after the commit,
+    /// to this process's live readers (SSE). Readers re-read the store, so
+    /// a lagging reader loses nothing; other nodes' events reach them by
+    /// their periodic re-read.
+    timeline_bell: tokio::sync::broadcast::Sender<Arc<str>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -167,6 +179,11 @@ pub fn format_time(time: chrono::DateTime<chrono::Utc>) -> String {
     time.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }
 
+/// Pending announcements per live reader before it must re-read the store.
+const TIMELINE_BELL_CAPACITY: usize = 4096;
+
+const EVENT_COLUMNS: &str = "id, seq, kind, at, actor_kind, actor_id, message, data, detail";
+
 const ORDER_COLUMNS: &str = "id, tenant, line, schema_version, status, submission, normalized, problems, \
      customer_reference, created_at, updated_at, revision";
 
@@ -205,12 +222,24 @@ impl Store {
             backend,
             sqlite_writer: (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(()))),
             outbox_bell: Arc::new(tokio::sync::Notify::new()),
+            timeline_bell: tokio::sync::broadcast::channel(TIMELINE_BELL_CAPACITY).0,
         })
     }
 
     /// Notified whenever this process queues or replays a job.
     pub fn outbox_bell(&self) -> Arc<tokio::sync::Notify> {
         self.outbox_bell.clone()
+    }
+
+    /// Announces orders whose timelines grew in this process (see `timeline_bell`).
+    pub fn timeline_bell(&self) -> tokio::sync::broadcast::Receiver<Arc<str>> {
+        self.timeline_bell.subscribe()
+    }
+
+    /// Called after a commit that appended events to `order_id`'s timeline.
+    pub(crate) fn announce(&self, order_id: &str) {
+        // No receiver is not an error: nobody is streaming.
+        let _ = self.timeline_bell.send(Arc::from(order_id));
     }
 
     pub fn backend(&self) -> Backend {
@@ -272,6 +301,7 @@ impl Store {
             enqueue_dispatch(&mut tx, &order.id, &order.line, &order.target, &at).await?;
         }
         tx.commit().await?;
+        self.announce(&order.id);
         if order.status == OrderStatus::Queued {
             self.outbox_bell.notify_one();
         }
@@ -299,13 +329,8 @@ impl Store {
     }
 
     pub async fn timeline(&self, order_id: &str) -> Result<Vec<TimelineEvent>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, seq, kind, at, actor_kind, actor_id, message, data, detail FROM order_events \
-             WHERE order_id = $1 ORDER BY seq",
-        )
-        .bind(order_id)
-        .fetch_all(&self.pool)
-        .await?;
+        let sql = format!("SELECT {EVENT_COLUMNS} FROM order_events WHERE order_id = $1 ORDER BY seq");
+        let rows = sqlx::query(&sql).bind(order_id).fetch_all(&self.pool).await?;
         rows.iter().map(event_from_row).collect()
     }
 
@@ -366,6 +391,7 @@ impl Store {
             enqueue_dispatch(&mut tx, &decision.order_id, &line, &decision.target, &at).await?;
         }
         tx.commit().await?;
+        self.announce(&decision.order_id);
         if decision.status == OrderStatus::Queued {
             self.outbox_bell.notify_one();
         }

@@ -155,6 +155,7 @@ impl Store {
         }
         append_events(&mut tx, &entry.order_id, update.events, &at).await?;
         tx.commit().await?;
+        self.announce(&entry.order_id);
         Ok(true)
     }
 
@@ -266,6 +267,7 @@ impl Store {
         }
         append_events(&mut tx, &entry.order_id, events, &at).await?;
         tx.commit().await?;
+        self.announce(&entry.order_id);
         Ok(true)
     }
 
