@@ -230,7 +230,11 @@ mod tests {
         assert_eq!(status, OrderStatus::Accepted);
         assert_eq!(events[0].actor, Actor::Target("freight-ops".into()));
         assert!(events[0].message.contains("FO-1"));
-        assert_eq!(events[0].data, Some(json!({"ops_ref": "FO-1"})), "the customer sees the reference as data");
+        assert_eq!(
+            events[0].data,
+            Some(json!({"ops_ref": "FO-1"})),
+            "the customer sees the reference as data"
+        );
     }
 
     #[test]
