@@ -42,6 +42,22 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
+/// A tenant-scoped record as `caller` may see it. Another tenant's record
+/// is answered exactly like a missing one, so an id reveals nothing: the
+/// tenancy rule for every order- and subscription-scoped route, in one place.
+pub(super) fn visible_to<T>(
+    caller: &Principal,
+    found: Option<T>,
+    tenant_of: impl Fn(&T) -> &str,
+    what: &str,
+    id: &str,
+) -> Result<T, ApiProblem> {
+    match found {
+        Some(record) if caller.may_read(tenant_of(&record)) => Ok(record),
+        _ => Err(ApiProblem::not_found(format!("no {what} '{id}' visible to you"))),
+    }
+}
+
 /// A JSON request body: the text exactly as sent, and its parsed value.
 pub struct JsonBody {
     pub text: String,

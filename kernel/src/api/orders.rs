@@ -210,33 +210,14 @@ pub async fn get(
     Caller(caller): Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiProblem> {
-    let not_found = || ApiProblem::not_found(format!("no order '{id}' visible to you"));
-    let order = state
-        .store
-        .order(&id)
-        .await
-        .map_err(|e| store_failure(&e))?
-        .ok_or_else(not_found)?;
-    // Another tenant's order is answered exactly like a missing one.
-    if !caller.may_read(&order.tenant) {
-        return Err(not_found());
-    }
+    let order = super::query::visible_order(&state, &caller, &id).await?;
     let timeline = state.store.timeline(&id).await.map_err(|e| store_failure(&e))?;
     Ok(Json(order_view(&order, &timeline, caller.role != Role::Customer)))
 }
 
 /// The order as the API shows it; internal detail only for staff.
 pub(super) fn order_view(order: &OrderRecord, timeline: &[TimelineEvent], staff: bool) -> Value {
-    let events: Vec<Value> = timeline
-        .iter()
-        .map(|e| {
-            let mut event = json!(e);
-            if !staff && let Some(map) = event.as_object_mut() {
-                map.remove("detail");
-            }
-            event
-        })
-        .collect();
+    let events: Vec<Value> = timeline.iter().map(|e| super::query::event_view(e, staff)).collect();
     let submission: Value = serde_json::from_str(&order.submission).unwrap_or(Value::String(order.submission.clone()));
     json!({
         "id": order.id,

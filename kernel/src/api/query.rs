@@ -26,7 +26,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 use utoipa::IntoParams;
 
-use super::extract::Caller;
+use super::extract::{Caller, visible_to};
 use super::orders::store_failure;
 use super::problem::{self, ApiProblem, ProblemDocument, bad_query};
 use super::{AppState, cursor};
@@ -59,19 +59,9 @@ fn is_staff(caller: &Principal) -> bool {
 }
 
 /// The order if `caller` may see it; otherwise the same 404 as a missing one.
-async fn visible_order(state: &AppState, caller: &Principal, id: &str) -> Result<OrderRecord, ApiProblem> {
-    let not_found = || ApiProblem::not_found(format!("no order '{id}' visible to you"));
-    let order = state
-        .store
-        .order(id)
-        .await
-        .map_err(|e| store_failure(&e))?
-        .ok_or_else(not_found)?;
-    if caller.may_read(&order.tenant) {
-        Ok(order)
-    } else {
-        Err(not_found())
-    }
+pub(super) async fn visible_order(state: &AppState, caller: &Principal, id: &str) -> Result<OrderRecord, ApiProblem> {
+    let found = state.store.order(id).await.map_err(|e| store_failure(&e))?;
+    visible_to(caller, found, |order| &order.tenant, "order", id)
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use url::Url;
 use utoipa::IntoParams;
 
-use super::extract::{Caller, JsonBody};
+use super::extract::{Caller, JsonBody, visible_to};
 use super::orders::store_failure;
 use super::problem::{self, ApiProblem, ProblemDocument, bad_query};
 use super::{AppState, cursor};
@@ -338,18 +338,8 @@ pub async fn list(
 /// answered exactly like a missing one.
 async fn visible(state: &AppState, caller: &Principal, id: &str) -> Result<SubscriptionRecord, ApiProblem> {
     require_manager(caller)?;
-    let not_found = || ApiProblem::not_found(format!("no subscription '{id}' visible to you"));
-    let record = state
-        .store
-        .subscription(id)
-        .await
-        .map_err(|e| store_failure(&e))?
-        .ok_or_else(not_found)?;
-    if caller.may_read(&record.tenant) {
-        Ok(record)
-    } else {
-        Err(not_found())
-    }
+    let found = state.store.subscription(id).await.map_err(|e| store_failure(&e))?;
+    visible_to(caller, found, |record| &record.tenant, "subscription", id)
 }
 
 /// Read one subscription (no secret) with its deliveries counted by state.
