@@ -29,6 +29,37 @@ use tokio::sync::Mutex;
 
 const CONCURRENCY: usize = 16;
 
+/// A count that can be awaited (no polling).
+#[derive(Default)]
+struct Counter {
+    n: AtomicUsize,
+    changed: tokio::sync::Notify,
+}
+
+impl Counter {
+    fn add(&self) {
+        self.n.fetch_add(1, Ordering::Relaxed);
+        self.changed.notify_one();
+    }
+
+    fn get(&self) -> usize {
+        self.n.load(Ordering::Relaxed)
+    }
+
+    /// Waits until the count reaches `target`; panics after `within`.
+    async fn reach(&self, target: usize, within: Duration, what: &str) {
+        let deadline = tokio::time::Instant::now() + within;
+        while self.get() < target {
+            if tokio::time::timeout_at(deadline, self.changed.notified())
+                .await
+                .is_err()
+            {
+                panic!("only {} of {target} {what} within {within:?}", self.get());
+            }
+        }
+    }
+}
+
 fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
@@ -94,7 +125,7 @@ async fn submit_all(hub: &TestHub, orders: Vec<Value>) -> Vec<String> {
 async fn stream_client(
     client: reqwest::Client,
     url: String,
-    caught_up: Arc<AtomicUsize>,
+    caught_up: Arc<Counter>,
     frames_wanted: usize,
     ages: Arc<Mutex<Vec<Duration>>>,
     live_frames: Arc<AtomicUsize>,
@@ -122,7 +153,7 @@ async fn stream_client(
             };
             frames += 1;
             if frames == 3 {
-                caught_up.fetch_add(1, Ordering::Relaxed);
+                caught_up.add();
             } else if frames > 3 {
                 let event: Value = serde_json::from_str(data.trim()).unwrap();
                 my_ages.push(since(event["at"].as_str().unwrap()));
@@ -138,7 +169,7 @@ async fn sse(orders: usize, per_order: usize) {
     let review_case = example_order("freight-booking", "unknown-port-bare-weight");
     let ids = submit_all(&hub, vec![review_case; orders]).await;
     let rss_before = rss_mib();
-    let caught_up = Arc::new(AtomicUsize::new(0));
+    let caught_up = Arc::new(Counter::default());
     let live = Arc::new(AtomicUsize::new(0));
     let ages = Arc::new(Mutex::new(Vec::new()));
     let mut clients = tokio::task::JoinSet::new();
@@ -158,13 +189,9 @@ async fn sse(orders: usize, per_order: usize) {
     }
     let total_clients = orders * per_order;
     let connect_started = Instant::now();
-    while caught_up.load(Ordering::Relaxed) < total_clients {
-        assert!(
-            connect_started.elapsed() < Duration::from_secs(120),
-            "clients did not catch up"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    caught_up
+        .reach(total_clients, Duration::from_secs(120), "clients caught up")
+        .await;
     let connect_seconds = connect_started.elapsed().as_secs_f64();
     let rss_connected = rss_mib();
 
@@ -211,7 +238,7 @@ async fn sse(orders: usize, per_order: usize) {
 /// What the webhook receiver saw.
 #[derive(Default)]
 struct Received {
-    count: AtomicUsize,
+    count: Counter,
     ages: Mutex<Vec<Duration>>,
 }
 
@@ -222,7 +249,7 @@ async fn receive(
     let event: Value = serde_json::from_slice(&body).unwrap();
     let age = since(event["time"].as_str().unwrap());
     received.ages.lock().await.push(age);
-    received.count.fetch_add(1, Ordering::Relaxed);
+    received.count.add();
     axum::http::StatusCode::NO_CONTENT
 }
 
@@ -255,14 +282,10 @@ async fn webhooks(subscribers: usize, orders: usize, concurrency: usize) {
     let (_, order) = hub.get(CUSTOMER_KEY, &format!("/v1/orders/{}", ids[0])).await;
     let events_per_order = order["timeline"].as_array().unwrap().len();
     let expected = orders * events_per_order * subscribers;
-    while received.count.load(Ordering::Relaxed) < expected {
-        assert!(
-            started.elapsed() < Duration::from_secs(300),
-            "only {} of {expected} deliveries within 300 s",
-            received.count.load(Ordering::Relaxed)
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    received
+        .count
+        .reach(expected, Duration::from_secs(300), "deliveries")
+        .await;
     let seconds = started.elapsed().as_secs_f64();
     let rss_after = rss_mib();
     let mut ages = std::mem::take(&mut *received.ages.lock().await);
