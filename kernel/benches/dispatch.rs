@@ -29,10 +29,13 @@
 //! creates and drops the database.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a benchmark, not a production path
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::{env_usize, fresh_database, machine, profile, repo, write_results};
 use hub_kernel::config::HubConfig;
 use hub_kernel::dispatch::Dispatcher;
 use hub_kernel::plugins::PluginHost;
@@ -45,18 +48,6 @@ const TARGET_COUNTS: [usize; 3] = [1, 4, 16];
 const DEADLINE: Duration = Duration::from_secs(120);
 /// Concurrent writers while filling the outbox (untimed).
 const FILLERS: usize = 16;
-
-fn repo() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-}
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-fn admin_url() -> String {
-    std::env::var("HUB_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
-}
 
 fn target_name(index: usize) -> String {
     format!("t{index:02}")
@@ -101,55 +92,6 @@ fn config(targets: usize, workers: usize, scratch: &Path) -> HubConfig {
     HubConfig::parse(&text, "bench").unwrap_or_else(|e| panic!("bench config: {e}"))
 }
 
-/// A fresh, empty database: `(url, PostgreSQL database name or SQLite file)`.
-async fn fresh_database(backend: &str) -> (String, Cleanup) {
-    let name = format!("hub_bench_{}", uuid::Uuid::now_v7().simple());
-    if backend == "sqlite" {
-        let dir = std::env::temp_dir().join("order-hub-bench");
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join(format!("{name}.db"));
-        (format!("sqlite:{}", file.display()), Cleanup::File(file))
-    } else {
-        let admin = admin_url();
-        sqlx::any::install_default_drivers();
-        let pool = sqlx::AnyPool::connect(&admin)
-            .await
-            .unwrap_or_else(|e| panic!("PostgreSQL at {admin}: {e}"));
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&pool)
-            .await
-            .unwrap();
-        pool.close().await;
-        let base = admin.rsplit_once('/').unwrap().0;
-        (format!("{base}/{name}"), Cleanup::Database(name))
-    }
-}
-
-enum Cleanup {
-    File(PathBuf),
-    Database(String),
-}
-
-impl Cleanup {
-    async fn run(self) {
-        match self {
-            Cleanup::File(file) => {
-                for suffix in ["", "-wal", "-shm"] {
-                    let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
-                }
-            }
-            Cleanup::Database(name) => {
-                let pool = sqlx::AnyPool::connect(&admin_url()).await.unwrap();
-                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .execute(&pool)
-                    .await
-                    .unwrap();
-                pool.close().await;
-            }
-        }
-    }
-}
-
 fn queued_order(index: usize, targets: usize) -> NewOrder {
     let normalized = serde_json::json!({
         "shipper": { "name": "Shanghai Yuanhang International Freight" },
@@ -169,6 +111,7 @@ fn queued_order(index: usize, targets: usize) -> NewOrder {
         customer_reference: Some(format!("bench-{index}")),
         events: vec![],
         target: target_name(index % targets),
+        traceparent: None,
     }
 }
 
@@ -263,19 +206,6 @@ async fn bench_dispatch(backend: &'static str, targets: usize, jobs: usize, work
     }
 }
 
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
-    format!("{cores} cores, {cpu}, {}", std::env::consts::ARCH)
-}
-
 fn main() {
     // `cargo bench` passes `--bench`; nothing else to parse.
     let jobs = env_usize("BENCH_JOBS", 4000).max(1);
@@ -283,7 +213,7 @@ fn main() {
     println!(
         "## Order Hub durable dispatch\n\nmachine: {}; profile: {}",
         machine(),
-        if cfg!(debug_assertions) { "debug" } else { "release" }
+        profile()
     );
     // probe 1.0.0 alone, and the compile cache (only the first run compiles).
     let scratch = std::env::temp_dir().join(format!("hub-bench-dispatch-{}", std::process::id()));
@@ -315,4 +245,12 @@ fn main() {
             run.jobs as f64 / run.seconds
         );
     }
+    let rows: Vec<_> = runs
+        .iter()
+        .map(|run| {
+            serde_json::json!({"backend": run.backend, "targets": run.targets, "jobs": run.jobs,
+                "seconds": run.seconds, "per_second": run.jobs as f64 / run.seconds})
+        })
+        .collect();
+    write_results("dispatch", serde_json::json!({"workers": workers, "runs": rows}));
 }

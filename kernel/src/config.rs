@@ -74,6 +74,62 @@ pub struct HubConfig {
     /// Webhook subscriptions: delivery, retries, the SSRF guard.
     #[serde(default)]
     pub webhooks: WebhooksConfig,
+    /// Trace export (OTLP).
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
+}
+
+/// `[telemetry]`: where spans are exported (logs and `/metrics` need no
+/// settings; `log_format` is top-level).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryConfig {
+    /// OTLP/HTTP (protobuf) collector, e.g. `http://127.0.0.1:4318`: spans
+    /// go to `<endpoint>/v1/traces` (a URL with its own path is used as
+    /// given). Unset: no export.
+    pub otlp_endpoint: Option<url::Url>,
+    /// `service.name` of the exported spans.
+    pub service_name: String,
+    /// How long one export request may take.
+    pub otlp_timeout_ms: u64,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        TelemetryConfig {
+            otlp_endpoint: None,
+            service_name: "order-hub".to_owned(),
+            otlp_timeout_ms: 5_000,
+        }
+    }
+}
+
+impl TelemetryConfig {
+    /// The traces URL of the OTLP endpoint, if export is on.
+    pub fn otlp_traces_url(&self) -> Option<String> {
+        let endpoint = self.otlp_endpoint.as_ref()?;
+        Some(if endpoint.path() == "/" {
+            format!("{}v1/traces", endpoint.as_str())
+        } else {
+            endpoint.to_string()
+        })
+    }
+
+    fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if let Some(endpoint) = &self.otlp_endpoint
+            && !matches!(endpoint.scheme(), "http" | "https")
+        {
+            problems.push(format!("otlp_endpoint must be http:// or https://, not {}://", endpoint.scheme()));
+        }
+        if self.service_name.trim().is_empty() {
+            problems.push("service_name must not be empty".to_owned());
+        }
+        if self.otlp_timeout_ms == 0 {
+            problems.push("otlp_timeout_ms must be at least 1".to_owned());
+        }
+        problems
+    }
 }
 
 /// `[dispatch]`: how this node takes jobs from the outbox.
@@ -598,6 +654,7 @@ impl HubConfig {
             problems.push("[dispatch]: workers must be ≥ 1 and lease_ms, poller_lease_ms ≥ 300".to_owned());
         }
         problems.extend(self.webhooks.problems().into_iter().map(|p| format!("[webhooks] {p}")));
+        problems.extend(self.telemetry.problems().into_iter().map(|p| format!("[telemetry] {p}")));
         for (name, target) in &self.targets {
             for problem in target.limits.problems(self.plugins.max_memory_mib) {
                 problems.push(format!("[targets.{name}.limits]: {problem}"));

@@ -6,15 +6,19 @@
 //! answered with its problems and not stored: nothing was accepted.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use tracing::Instrument;
 
 use crate::auth::Principal;
 use crate::problem::Problem;
 use crate::route::{self, Router};
 use crate::schema::SchemaRegistry;
 use crate::store::{Created, IdempotencyClaim, NewOrder, Store, StoreError};
+use crate::telemetry::metrics::{self, Stage};
+use crate::telemetry::trace::{self, TraceContext};
 use crate::timeline::{Actor, EventKind, NewEvent, OrderStatus};
 use crate::validate::{self, Outcome, Verdict};
 
@@ -44,6 +48,8 @@ pub struct Accepted {
     pub problems: Vec<Problem>,
     /// True when an earlier submission with the same idempotency key is returned.
     pub replayed: bool,
+    /// The order's trace context (for a replay: the first submission's).
+    pub trace: Option<TraceContext>,
 }
 
 /// The intake stage.
@@ -79,7 +85,10 @@ impl Intake {
     }
 
     /// Checks and stores one submission. `body` is the request body exactly
-    /// as received (kept as the original submission), `order` its parsed form.
+    /// as received (kept as the original submission), `order` its parsed
+    /// form; `portal_trace` is the `traceparent` the portal sent (`None`:
+    /// a new trace). The intake's span is stored with the order so that
+    /// every later step continues the trace, and returned in [`Accepted`].
     pub async fn submit(
         &self,
         caller: &Principal,
@@ -87,6 +96,30 @@ impl Intake {
         body: &str,
         order: Value,
         idempotency_key: Option<&str>,
+        portal_trace: Option<TraceContext>,
+    ) -> Result<Accepted, IntakeError> {
+        let span = tracing::info_span!("intake", line, order_id = tracing::field::Empty, trace_id = tracing::field::Empty);
+        let trace = trace::join(&span, portal_trace);
+        span.record("trace_id", trace.trace_id());
+        let started = Instant::now();
+        let result = self
+            .accept(caller, line, body, order, idempotency_key, trace)
+            .instrument(span)
+            .await;
+        if self.schemas.latest(line).is_some() {
+            metrics::intake_took(line, started.elapsed());
+        }
+        result
+    }
+
+    async fn accept(
+        &self,
+        caller: &Principal,
+        line: &str,
+        body: &str,
+        order: Value,
+        idempotency_key: Option<&str>,
+        trace: TraceContext,
     ) -> Result<Accepted, IntakeError> {
         let claim = idempotency_key
             .map(|key| {
@@ -104,7 +137,9 @@ impl Intake {
             .schemas
             .latest(line)
             .ok_or_else(|| IntakeError::UnknownLine(line.to_owned()))?;
+        metrics::order_stage(line, Stage::Received);
         let mut verdict = validate::check(&schema, order);
+        metrics::order_stage(line, Stage::Normalized);
         let mut target = String::new();
         if verdict.outcome == Outcome::Valid {
             match route::assign(self.router.as_deref(), line, &verdict.normalized) {
@@ -120,6 +155,7 @@ impl Intake {
                 // Refused, not stored: log the fact and the codes, never the customer's data.
                 let codes: Vec<&str> = verdict.problems.iter().map(|p| p.code.as_str()).collect();
                 tracing::info!(line, tenant = caller.owning_tenant(), problems = ?codes, "order refused as invalid");
+                metrics::order_stage(line, Stage::Rejected);
                 return Err(IntakeError::Invalid(verdict));
             }
             Outcome::Valid => (
@@ -142,6 +178,7 @@ impl Intake {
             ),
         };
         let order_id = uuid::Uuid::now_v7().to_string();
+        tracing::Span::current().record("order_id", order_id.as_str());
         tracing::info!(order_id, line, status = status.as_str(), "order accepted");
         let new_order = NewOrder {
             id: order_id,
@@ -164,14 +201,26 @@ impl Intake {
                 outcome_event,
             ],
             target,
+            traceparent: Some(trace.traceparent()),
         };
         match self.store.create_order(&new_order, claim.as_ref()).await? {
-            Created::New(order_id) => Ok(Accepted {
+            Created::New(order_id) => {
+                metrics::order_stage(
+                    line,
+                    if status == OrderStatus::Queued {
+                        Stage::Queued
+                    } else {
+                        Stage::NeedsReview
+                    },
+                );
+                Ok(Accepted {
                 order_id,
                 status,
-                problems: verdict.problems,
-                replayed: false,
-            }),
+                    problems: verdict.problems,
+                    replayed: false,
+                    trace: Some(trace),
+                })
+            }
             Created::Replayed {
                 order_id,
                 same_request: true,
@@ -184,6 +233,7 @@ impl Intake {
                     status: stored.status,
                     problems: stored.problems,
                     replayed: true,
+                    trace: stored.traceparent.as_deref().and_then(TraceContext::parse),
                 })
             }
             Created::Replayed {

@@ -341,7 +341,7 @@ fn serve(
     if let Some(dir) = schemas_dir {
         config.schemas_dir = dir;
     }
-    telemetry::init(config.log_format);
+    let telemetry = telemetry::init(config.log_format, &config.telemetry)?;
     if config_path.is_none() {
         tracing::warn!(
             "running on the embedded default configuration with its well-known DEMO API keys; use --config for anything but a local trial"
@@ -351,13 +351,16 @@ fn serve(
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(async move {
+    let served: Result<()> = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         hub_kernel::server::run(config, listener, shutdown_signal()).await?;
         Ok(())
-    })
+    });
+    drop(runtime);
+    telemetry.shutdown();
+    served
 }
 
 async fn shutdown_signal() {

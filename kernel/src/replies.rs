@@ -21,7 +21,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -34,6 +33,7 @@ use crate::plugins::PluginHost;
 use crate::responses::ResponseFolder;
 use crate::sandbox::{Feedback, FeedbackStatus, Inbound, InboundSource, Money, Waiting};
 use crate::store::{LedgerEntry, ReplyUpdate, Store, StoreError, UnmatchedReply, now};
+use crate::telemetry::metrics;
 use crate::timeline::{Actor, EventKind, NewEvent, OrderStatus};
 use crate::transports::{HandledAs, InboundHandler, Received};
 
@@ -74,15 +74,6 @@ impl InboundReport {
     }
 }
 
-/// Counters since start, for operators (issue 7 exports them).
-#[derive(Debug, Default)]
-pub struct ReplyCounters {
-    pub applied: AtomicU64,
-    pub unmatched: AtomicU64,
-    pub overdue: AtomicU64,
-    pub polls: AtomicU64,
-}
-
 /// Reply handling of one node.
 pub struct Replies {
     store: Store,
@@ -92,7 +83,6 @@ pub struct Replies {
     poll_intervals: BTreeMap<String, Duration>,
     /// The OPS response folders this node polls while it holds the lease.
     folders: Vec<ResponseFolder>,
-    pub counters: ReplyCounters,
 }
 
 impl std::fmt::Debug for Replies {
@@ -123,7 +113,6 @@ impl Replies {
                 .into_iter()
                 .map(|(target, folder, files, max_bytes)| ResponseFolder::new(target, folder, files, max_bytes))
                 .collect(),
-            counters: ReplyCounters::default(),
             plugins,
         }
     }
@@ -200,7 +189,7 @@ impl Replies {
             )
             .await?;
         if applied {
-            self.counters.applied.fetch_add(1, Ordering::Relaxed);
+            metrics::reply("applied");
             report.applied += 1;
             tracing::info!(order_id = %entry.order_id, target, kind = plan.event.kind.as_str(), "reply applied");
         } else {
@@ -217,7 +206,7 @@ impl Replies {
         reason: String,
     ) -> Result<(), StoreError> {
         tracing::warn!(target, source = ?raw.source, reason, "reply kept as unmatched");
-        self.counters.unmatched.fetch_add(1, Ordering::Relaxed);
+        metrics::reply("unmatched");
         self.store
             .keep_unmatched(&UnmatchedReply {
                 id: uuid::Uuid::now_v7().to_string(),
@@ -251,7 +240,7 @@ impl Replies {
             }))];
             if self.store.mark_overdue(&entry, &events).await? {
                 marked += 1;
-                self.counters.overdue.fetch_add(1, Ordering::Relaxed);
+                metrics::reply_deadline_missed(&entry.target);
                 tracing::warn!(order_id = %entry.order_id, target = %entry.target, due = %entry.reply_due, "reply deadline missed");
             }
         }
@@ -269,7 +258,7 @@ impl Replies {
         if open.is_empty() {
             return Ok(report);
         }
-        self.counters.polls.fetch_add(1, Ordering::Relaxed);
+        metrics::poll_round(target);
         let waiting: Vec<Waiting> = open
             .iter()
             .map(|entry| Waiting {

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
+use crate::telemetry::metrics::{self, Stage};
 use crate::auth::Principal;
 use crate::route::{self, NO_ROUTE, Router};
 use crate::schema::SchemaRegistry;
@@ -173,6 +174,8 @@ impl Review {
         };
         self.store.decide_review(&decision).await?;
         tracing::info!(order_id, reviewer = staff.id, "order released from review");
+        metrics::order_stage(&order.line, Stage::Reviewed);
+        metrics::order_stage(&order.line, Stage::Queued);
         self.store
             .order(order_id)
             .await?
@@ -204,6 +207,7 @@ impl Review {
         };
         self.store.decide_review(&decision).await?;
         tracing::info!(order_id, reviewer = staff.id, "order rejected in review");
+        metrics::order_stage(&order.line, Stage::Rejected);
         self.store
             .order(order_id)
             .await?

@@ -81,7 +81,8 @@ pub async fn run(
     let mut state = AppState::new(schemas.clone(), store.clone(), auth, config.max_body_bytes)
         .with_plugins(plugins)
         .with_dispatch(dispatcher.clone(), replies.clone())
-        .with_webhooks(webhook_settings);
+        .with_webhooks(webhook_settings)
+        .with_metrics(crate::telemetry::metrics::install());
     if !config.routes.is_empty() {
         state = state.with_routes(Arc::new(config.router()?));
     }

@@ -59,6 +59,7 @@ const SERVED: &[(&str, &str)] = &[
     ("GET", "/v1/subscriptions/{id}/deliveries"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),
+    ("GET", "/metrics"),
     ("GET", "/v1/openapi.json"),
 ];
 

@@ -201,6 +201,31 @@ poller_lease_ms = 1000
             .to_owned()
     }
 
+    /// Submits `order` as the demo customer within the portal's trace
+    /// `traceparent`; returns the order id and the `traceparent` the hub
+    /// answered with (its intake span).
+    pub async fn submit_traced(&self, line: &str, order: &Value, traceparent: &str) -> (String, String) {
+        let response = self
+            .client
+            .post(format!("{}/v1/orders/{line}", self.base_url))
+            .bearer_auth(CUSTOMER_KEY)
+            .header("traceparent", traceparent)
+            .json(order)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST /v1/orders/{line}: {e}"));
+        let answered = response
+            .headers()
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_else(|| panic!("no traceparent in the answer: {:?}", response.headers()))
+            .to_owned();
+        let (status, body) = read(response).await;
+        assert_eq!(status, 202, "submit {line}: {body:#}");
+        let id = body["order_id"].as_str().unwrap_or_else(|| panic!("no order_id in {body:#}"));
+        (id.to_owned(), answered)
+    }
+
     /// The order as staff see it (timeline with internal detail).
     pub async fn order(&self, id: &str) -> Value {
         let (status, body) = self.get(OPERATOR_KEY, &format!("/v1/orders/{id}")).await;

@@ -105,6 +105,7 @@ fn matrix() -> Vec<Row> {
     vec![
         row("GET", "/healthz", "/healthz", None, Rule::Public),
         row("GET", "/readyz", "/readyz", None, Rule::Public),
+        row("GET", "/metrics", "/metrics", None, Rule::Operator),
         row("GET", "/v1/openapi.json", "/v1/openapi.json", None, Rule::Public),
         row("GET", "/v1/business-lines", "/v1/business-lines", None, Rule::AnyKey),
         row(

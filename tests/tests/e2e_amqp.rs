@@ -93,11 +93,22 @@ async fn amqp_e2e_warehouse_order_published_confirmed_and_answered_on_the_reply_
     let mut inbox = wms.peer.consume(&wms.orders).await.unwrap();
     let hub = TestHub::start(&wms.target(&temp_dir("secrets"))).await;
 
-    let id = hub
-        .submit("warehouse-order", &example_order("warehouse-order", "messy-inbound"))
+    let portal_trace = "5c1c63257de34c67b4ef6e1e2f1b0d3a";
+    let (id, _) = hub
+        .submit_traced(
+            "warehouse-order",
+            &example_order("warehouse-order", "messy-inbound"),
+            &format!("00-{portal_trace}-a2fb4a1d1a96d312-01"),
+        )
         .await;
     let got = inbox.next_within(WITHIN).await.unwrap();
     hub.wait_for_status(&id, &["submitted"], WITHIN).await;
+    assert_eq!(
+        got.headers.get("traceparent").and_then(|t| t.split('-').nth(1)),
+        Some(portal_trace),
+        "the message carries the portal's trace: {:?}",
+        got.headers
+    );
 
     assert_eq!(got.delivery_mode, Some(2), "persistent");
     assert_eq!(got.routing_key, "wms.order.create");

@@ -31,6 +31,7 @@ async fn queued_order(store: &Store, target: &str) -> String {
                 customer_reference: None,
                 events: vec![],
                 target: target.into(),
+                traceparent: None,
             },
             None,
         )

@@ -32,6 +32,7 @@ struct Received {
     timestamp: i64,
     signature: String,
     content_type: String,
+    traceparent: String,
     body: String,
     answered: u16,
 }
@@ -140,6 +141,7 @@ async fn receive(State(state): State<Arc<Mutex<ReceiverState>>>, headers: Header
         timestamp: header("webhook-timestamp").parse().unwrap_or(-1),
         signature: header("webhook-signature"),
         content_type: header("content-type"),
+        traceparent: header("traceparent"),
         body: String::from_utf8(body.to_vec()).expect("UTF-8 body"),
         answered,
     });
@@ -236,8 +238,13 @@ async fn webhooks_order_events_arrive_as_signed_cloudevents_for_subscribed_kinds
     let receiver = Receiver::start().await;
     let (subscription, secret) = subscribe(&hub, CUSTOMER_KEY, &receiver.url(), &["queued", "accepted"]).await;
 
-    let order_id = hub
-        .submit("freight-booking", &example_order("freight-booking", "messy-fcl"))
+    let portal_trace = "0af7651916cd43dd8448eb211c80319c";
+    let (order_id, _) = hub
+        .submit_traced(
+            "freight-booking",
+            &example_order("freight-booking", "messy-fcl"),
+            &format!("00-{portal_trace}-b7ad6b7169203331-01"),
+        )
         .await;
     let order = hub.wait_for_status(&order_id, &["accepted"], WITHIN).await;
     let timeline = order["timeline"].as_array().unwrap().clone();
@@ -269,6 +276,11 @@ async fn webhooks_order_events_arrive_as_signed_cloudevents_for_subscribed_kinds
         assert!(request.signed_with(&secret), "signature does not verify: {request:?}");
         assert_eq!(request.signatures(), 1);
         assert_eq!(request.content_type, "application/cloudevents+json");
+        assert_eq!(
+            request.traceparent.split('-').nth(1),
+            Some(portal_trace),
+            "the delivery continues the order's trace: {request:?}"
+        );
         assert!(
             rows.iter().any(|d| d["id"] == request.id.as_str()),
             "webhook-id is the delivery id"

@@ -29,6 +29,7 @@
 //! | POST | `/v1/subscriptions/{id}/rotate-secret`, `/enable`, `/test` | the subscription's tenant, operators, admins |
 //! | GET | `/v1/subscriptions/{id}/deliveries` | the subscription's tenant, operators, admins |
 //! | GET | `/healthz`, `/readyz` | anyone |
+//! | GET | `/metrics` (Prometheus) | operator, admin |
 //! | GET | `/v1/openapi.json` | anyone |
 //!
 //! (`/v1/orders/{line}` and `/v1/orders/{id}` are one path, `/v1/orders/{line_or_id}`:
@@ -54,6 +55,7 @@ pub mod problem;
 mod query;
 mod review;
 mod subscriptions;
+mod telemetry;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -99,6 +101,8 @@ pub struct AppState {
     /// Webhook subscriptions: the SSRF policy, limits, and the bell that
     /// wakes this node's delivery worker.
     pub webhooks: WebhookSettings,
+    /// The Prometheus recorder `/metrics` renders; `None`: not recorded here.
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
 
 impl AppState {
@@ -115,6 +119,7 @@ impl AppState {
             replies: None,
             streams_stop: tokio_util::sync::CancellationToken::new(),
             webhooks: WebhookSettings::default(),
+            metrics: None,
         }
     }
 
@@ -138,6 +143,11 @@ impl AppState {
 
     pub fn with_webhooks(mut self, webhooks: WebhookSettings) -> Self {
         self.webhooks = webhooks;
+        self
+    }
+
+    pub fn with_metrics(mut self, metrics: Option<metrics_exporter_prometheus::PrometheusHandle>) -> Self {
+        self.metrics = metrics;
         self
     }
 }
@@ -186,8 +196,9 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(subscriptions::test))
         .routes(routes!(subscriptions::deliveries))
         // health and this document
-        .routes(routes!(healthz))
-        .routes(routes!(readyz))
+        .routes(routes!(telemetry::healthz))
+        .routes(routes!(telemetry::readyz))
+        .routes(routes!(telemetry::metrics))
         .routes(routes!(openapi::document))
 }
 
@@ -210,44 +221,9 @@ pub fn router(state: AppState) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(max_body_bytes))
+        .route_layer(axum::middleware::from_fn(telemetry::measure))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
-}
-
-/// Liveness: the process serves HTTP.
-#[utoipa::path(
-    get,
-    path = "/healthz",
-    operation_id = "healthz",
-    tag = "health",
-    responses((status = 200, description = "The hub is up.", body = String, content_type = "text/plain", example = "ok")),
-)]
-async fn healthz() -> &'static str {
-    "ok"
-}
-
-/// Readiness: the store answers.
-#[utoipa::path(
-    get,
-    path = "/readyz",
-    operation_id = "readyz",
-    tag = "health",
-    responses(
-        (status = 200, description = "The hub can take requests.", body = String, content_type = "text/plain", example = "ready"),
-        (status = 503, description = "The store is not reachable.", body = problem::ProblemDocument, content_type = "application/problem+json"),
-    ),
-)]
-async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiProblem> {
-    state.store.ping().await.map_err(|e| {
-        tracing::warn!(error = %e, "readiness check failed");
-        ApiProblem::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not-ready",
-            "Service Unavailable",
-            "the store is not reachable",
-        )
-    })?;
-    Ok("ready")
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then lets

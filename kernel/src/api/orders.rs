@@ -12,6 +12,7 @@ use super::openapi;
 use super::problem::{self, ApiProblem, ProblemDocument};
 use crate::auth::Role;
 use crate::intake::IntakeError;
+use crate::telemetry::trace::TraceContext;
 use crate::store::{OrderRecord, StoreError};
 use crate::timeline::TimelineEvent;
 
@@ -45,6 +46,7 @@ fn unknown_line(line: &str) -> ApiProblem {
     params(
         ("line_or_id" = String, Path, description = "The business line (`GET /v1/business-lines`), e.g. `freight-booking`.", example = "freight-booking"),
         ("Idempotency-Key" = Option<String>, Header, nullable = false, description = "1 to 255 visible ASCII characters; a retry with the same key and body gets the first answer (`Idempotent-Replayed: true`), a different body 409."),
+        ("traceparent" = Option<String>, Header, nullable = false, description = "W3C trace context of the portal's request; the order's processing continues this trace. Missing or malformed: a new trace is started."),
     ),
     request_body(
         content = Object,
@@ -63,6 +65,7 @@ fn unknown_line(line: &str) -> ApiProblem {
             headers(
                 ("Location" = String, description = "The order's URL (`status_url`)."),
                 ("Idempotent-Replayed" = String, description = "`true` when this answers an earlier request with the same Idempotency-Key."),
+                ("traceparent" = String, description = "W3C trace context of the intake: the trace of the request's `traceparent` (or a new one), with the hub's span id. Delivery attempts, OPS requests and webhook deliveries of this order continue this trace."),
             ),
             example = json!({"order_id": "0193f1c2-7a4e-7d10-9c1a-2b3c4d5e6f70", "status": "queued", "status_url": "/v1/orders/0193f1c2-7a4e-7d10-9c1a-2b3c4d5e6f70", "problems": []})),
         (status = 400, response = problem::BadBody),
@@ -86,9 +89,15 @@ pub async fn submit(
         Some(v) => Some(v.to_str().map_err(|_| bad_key())?),
         None => None,
     };
+    // The intake is a span in the portal's trace (a new trace when it sent
+    // no valid `traceparent`); the order keeps it for every later step.
+    let portal_trace = headers
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .and_then(TraceContext::parse);
     let accepted = state
         .intake
-        .submit(&caller, &line, &body.text, body.value, key)
+        .submit(&caller, &line, &body.text, body.value, key, portal_trace)
         .await
         .map_err(|e| match e {
             IntakeError::UnknownLine(line) => unknown_line(&line),
@@ -121,6 +130,11 @@ pub async fn submit(
     let mut response = (StatusCode::ACCEPTED, Json(body)).into_response();
     if let Ok(location) = HeaderValue::from_str(&status_url) {
         response.headers_mut().insert(header::LOCATION, location);
+    }
+    if let Some(trace) = accepted.trace
+        && let Ok(traceparent) = HeaderValue::from_str(&trace.traceparent())
+    {
+        response.headers_mut().insert("traceparent", traceparent);
     }
     if accepted.replayed {
         response

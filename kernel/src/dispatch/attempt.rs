@@ -188,6 +188,7 @@ mod tests {
             line: "freight-forwarding".into(),
             attempt,
             round: 0,
+            traceparent: None,
             lease_token: "token".into(),
         }
     }

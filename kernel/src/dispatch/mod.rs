@@ -43,6 +43,8 @@ use crate::config::{DispatchConfig, HubConfig};
 use crate::plugins::PluginHost;
 use crate::sandbox::{CallError, PluginOrder};
 use crate::store::{ClaimRequest, JobFinish, LeasedJob, Store, now};
+use crate::telemetry::metrics;
+use crate::telemetry::trace::{self, TraceContext};
 
 /// One target's lane on this node.
 struct Lane {
@@ -196,15 +198,25 @@ impl Dispatcher {
                         filled = jobs.len() >= free;
                         for (job, probe) in jobs {
                             let dispatcher = self.clone();
+                            // One span per delivery attempt of an order; the
+                            // plugin's log lines are events inside it.
                             let span = tracing::info_span!(
                                 "deliver",
                                 order_id = %job.order_id,
+                                line = %job.line,
                                 target = %job.target,
-                                attempt = job.attempt
+                                attempt = job.attempt,
+                                plugin = tracing::field::Empty,
+                                version = tracing::field::Empty,
+                                trace_id = tracing::field::Empty,
                             );
+                            // A span of the order's trace (a new trace for
+                            // orders stored before traces were kept).
+                            let trace = trace::join(&span, job.traceparent.as_deref().and_then(TraceContext::parse));
+                            span.record("trace_id", trace.trace_id());
                             tasks.spawn(
                                 async move {
-                                    dispatcher.deliver(&job, probe).await;
+                                    dispatcher.deliver(&job, probe, trace).await;
                                     // not reached when aborted at shutdown: then `drain` gives it back
                                     dispatcher.held().remove(&job.id);
                                 }
@@ -298,7 +310,7 @@ impl Dispatcher {
 
     /// Runs one job to its recorded end (or leaves its lease to expire
     /// when it cannot even start).
-    async fn deliver(&self, job: &LeasedJob, probe: bool) {
+    async fn deliver(&self, job: &LeasedJob, probe: bool, trace: TraceContext) {
         let Some(lane) = self.inner.lanes.get(&job.target) else {
             return;
         };
@@ -314,7 +326,8 @@ impl Dispatcher {
             return;
         }
         let started_at = now();
-        let (finish, health, plugin) = match self.call(job).await {
+        let started = std::time::Instant::now();
+        let (finish, health, plugin) = match self.call(job, trace).await {
             Ok((result, plugin, version)) => {
                 let attempt = Attempt {
                     job,
@@ -341,6 +354,7 @@ impl Dispatcher {
             Health::Failing => {
                 lane.failed_attempts.fetch_add(1, Ordering::Relaxed);
                 if lane.breaker.record_failure() {
+                    metrics::breaker_opened(&job.target);
                     tracing::warn!(target = %job.target, "circuit breaker opened: the target is degraded, its jobs wait");
                 }
             }
@@ -352,6 +366,7 @@ impl Dispatcher {
             JobFinish::Dead { .. } => "dead-letter",
             JobFinish::Release => "released",
         };
+        metrics::dispatch_attempt(&job.target, outcome, started.elapsed());
         match self.inner.store.finish_job(job, finish).await {
             Ok(true) => {
                 if delivered {
@@ -374,6 +389,7 @@ impl Dispatcher {
     async fn call(
         &self,
         job: &LeasedJob,
+        trace: TraceContext,
     ) -> Result<(Result<crate::sandbox::Outcome, CallError>, String, String), String> {
         let call = self
             .inner
@@ -399,7 +415,10 @@ impl Dispatcher {
         };
         let plugin = call.plugin().name().to_owned();
         let version = call.plugin().version().to_string();
-        Ok((call.submit(&plugin_order).await, plugin, version))
+        let span = tracing::Span::current();
+        span.record("plugin", plugin.as_str());
+        span.record("version", version.as_str());
+        Ok((call.with_trace(trace).submit(&plugin_order).await, plugin, version))
     }
 
     /// Shutdown: wait for in-flight jobs up to the grace period, then give

@@ -125,6 +125,10 @@ impl SandboxEngine {
         config
             .wasm_component_model(true)
             .epoch_interruption(true)
+            // Fuel is metered, not limited (the CPU budget is the epoch
+            // deadline): each call's consumption is exported as a
+            // deterministic cost figure, comparable across machines.
+            .consume_fuel(true)
             .max_wasm_stack(1 << 20)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&config).map_err(|error| EngineError::Configure(format!("{error:#}")))?;

@@ -9,6 +9,8 @@ use std::collections::BTreeSet;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use serde::Serialize;
 use wasmtime::{Store, UpdateDeadline};
@@ -21,6 +23,8 @@ use super::limits::LimitHit;
 use super::state::CallState;
 use super::target::BoundTarget;
 use super::types::{Failure, Feedback, Inbound, Outcome, PluginOrder, Waiting};
+use crate::telemetry::metrics;
+use crate::telemetry::trace::TraceContext;
 
 /// Why a call produced no outcome.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -102,6 +106,8 @@ pub struct PluginCall {
     plugin: Arc<LoadedPlugin>,
     target: Arc<BoundTarget>,
     grants: BTreeSet<Capability>,
+    /// The span this call belongs to; lent to the plugin's transports.
+    trace: Option<TraceContext>,
 }
 
 impl std::fmt::Debug for PluginCall {
@@ -114,6 +120,10 @@ impl std::fmt::Debug for PluginCall {
             .finish()
     }
 }
+
+/// Fuel given to each call: metered, never the limit in practice (the
+/// epoch-based CPU budget ends a busy guest long before).
+const FUEL_METER: u64 = u64::MAX / 2;
 
 type CallFuture<'a, T> = Pin<Box<dyn Future<Output = wasmtime::Result<T>> + Send + 'a>>;
 
@@ -136,7 +146,16 @@ impl PluginCall {
             plugin,
             target,
             grants,
+            trace: None,
         })
+    }
+
+    /// The same call as a span of `trace`: every HTTP request and AMQP
+    /// message the plugin sends carries it as `traceparent`.
+    #[must_use]
+    pub fn with_trace(mut self, trace: TraceContext) -> Self {
+        self.trace = Some(trace);
+        self
     }
 
     pub fn plugin(&self) -> &Arc<LoadedPlugin> {
@@ -151,7 +170,7 @@ impl PluginCall {
         self.check_input(order.payload.len())?;
         let wit_order = order.into();
         let result = self
-            .call(Some(order.id.clone()), move |plugin, store| {
+            .call("submit", Some(order.id.clone()), move |plugin, store| {
                 Box::pin(async move { plugin.hub_plugin_handler().call_submit(store, &wit_order).await })
             })
             .await?;
@@ -162,7 +181,7 @@ impl PluginCall {
         self.check_input(message.body.len())?;
         let wit_message = message.into();
         let result = self
-            .call(None, move |plugin, store| {
+            .call("on-inbound", None, move |plugin, store| {
                 Box::pin(async move { plugin.hub_plugin_handler().call_on_inbound(store, &wit_message).await })
             })
             .await?;
@@ -172,7 +191,7 @@ impl PluginCall {
     pub async fn poll(&self, waiting: &[Waiting]) -> Result<Vec<Feedback>, CallError> {
         let wit_waiting: Vec<_> = waiting.iter().map(Into::into).collect();
         let result = self
-            .call(None, move |plugin, store| {
+            .call("poll", None, move |plugin, store| {
                 Box::pin(async move { plugin.hub_plugin_handler().call_poll(store, &wit_waiting).await })
             })
             .await?;
@@ -210,8 +229,32 @@ impl PluginCall {
 
     /// Instantiates a fresh instance under every limit, runs `work` on it
     /// and drops it. The wall-clock deadline covers the wait for a pool
-    /// slot, instantiation, guest code and host calls alike.
-    async fn call<T, F>(&self, order_id: Option<String>, work: F) -> Result<T, CallError>
+    /// slot, instantiation, guest code and host calls alike. Every call is
+    /// measured (time, fuel, result) in [`metrics::plugin_call`].
+    async fn call<T, F>(&self, function: &'static str, order_id: Option<String>, work: F) -> Result<T, CallError>
+    where
+        F: for<'a> FnOnce(&'a Plugin, &'a mut Store<CallState>) -> CallFuture<'a, T>,
+    {
+        let started = Instant::now();
+        let fuel = AtomicU64::new(0);
+        let result = self.call_bounded(order_id, &fuel, work).await;
+        let version = self.plugin.version().to_string();
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(error) => error.kind(),
+        };
+        metrics::plugin_call(
+            self.plugin.name(),
+            &version,
+            function,
+            outcome,
+            started.elapsed(),
+            fuel.load(Ordering::Relaxed),
+        );
+        result
+    }
+
+    async fn call_bounded<T, F>(&self, order_id: Option<String>, fuel_used: &AtomicU64, work: F) -> Result<T, CallError>
     where
         F: for<'a> FnOnce(&'a Plugin, &'a mut Store<CallState>) -> CallFuture<'a, T>,
     {
@@ -220,8 +263,19 @@ impl PluginCall {
             let _slot = self.engine.slots.acquire().await.map_err(|_| CallError::Instantiate {
                 message: "the plugin engine is shutting down".into(),
             })?;
-            let state = CallState::new(self.target.clone(), self.grants.clone(), self.plugin.name(), order_id);
+            let state = CallState::new(
+                self.target.clone(),
+                self.grants.clone(),
+                self.plugin.name(),
+                order_id,
+                self.trace.map(|trace| trace.traceparent()),
+            );
             let mut store = Store::new(self.engine.engine(), state);
+            store
+                .set_fuel(FUEL_METER)
+                .map_err(|error| CallError::Instantiate {
+                    message: format!("cannot meter fuel: {error:#}"),
+                })?;
             store.limiter(|state| &mut state.memory);
             store.set_epoch_deadline(1);
             store.epoch_deadline_callback(|mut context| {
@@ -240,6 +294,7 @@ impl PluginCall {
                 Err(error) => return Err(self.classify(&store, &error, true)),
             };
             let result = work(&plugin, &mut store).await;
+            fuel_used.store(FUEL_METER.saturating_sub(store.get_fuel().unwrap_or(FUEL_METER)), Ordering::Relaxed);
             let dropped = store.data().dropped_log_lines;
             if dropped > 0 {
                 tracing::warn!(plugin = self.plugin.name(), target = %self.target.name, dropped, "plugin log lines over the per-call cap were dropped");

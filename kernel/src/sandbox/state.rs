@@ -31,6 +31,9 @@ pub struct CallState {
     pub(crate) grants: BTreeSet<Capability>,
     pub(crate) plugin: String,
     pub(crate) order_id: Option<String>,
+    /// The W3C `traceparent` of this call's span: added by the host to
+    /// every HTTP request and AMQP message the plugin sends.
+    pub(crate) traceparent: Option<String>,
     pub(crate) limits: CallLimits,
     host_calls: u32,
     log_lines: u32,
@@ -45,6 +48,7 @@ impl CallState {
         grants: BTreeSet<Capability>,
         plugin: &str,
         order_id: Option<String>,
+        traceparent: Option<String>,
     ) -> Self {
         let stderr = MemoryOutputPipe::new(STDERR_CAPTURE_BYTES);
         // Deny-all WASI: no preopened directories, no environment, no args,
@@ -60,6 +64,7 @@ impl CallState {
             grants,
             plugin: plugin.to_owned(),
             order_id,
+            traceparent,
             limits,
             host_calls: 0,
             log_lines: 0,

@@ -46,6 +46,8 @@ pub struct LeasedJob {
     pub attempt: u32,
     /// How many times an operator replayed the job (the attempt round).
     pub round: u32,
+    /// The order's trace context, continued by this attempt.
+    pub traceparent: Option<String>,
     pub lease_token: String,
 }
 
@@ -167,7 +169,7 @@ impl Store {
              WHERE id IN (SELECT id FROM dispatch_jobs WHERE \
              ((state = 'pending' AND available_at <= $4) OR (state = 'leased' AND lease_until < $4)) \
              AND target IN ({}) ORDER BY available_at LIMIT $5{lock}) \
-             RETURNING id, order_id, target, line, attempts, replays",
+             RETURNING id, order_id, target, line, attempts, replays, traceparent",
             targets.join(", ")
         );
         let (mut tx, _guard) = self.begin_write().await?;
@@ -191,6 +193,7 @@ impl Store {
                     line: row.try_get("line")?,
                     attempt: count(row, "attempts")?,
                     round: count(row, "replays")?,
+                    traceparent: row.try_get("traceparent")?,
                     lease_token: token.clone(),
                 })
             })

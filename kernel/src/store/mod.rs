@@ -27,12 +27,14 @@ use crate::timeline::{Actor, EventKind, NewEvent, OrderStatus, TimelineEvent};
 mod audit;
 mod dispatch;
 mod keys;
+mod levels;
 mod query;
 mod replies;
 mod webhooks;
 
 pub use audit::{AuditEntry, AuditRecord};
 pub use keys::{ApiKeyRecord, NewApiKey};
+pub use levels::StoreLevels;
 pub use query::OrderFilter;
 
 pub use dispatch::{
@@ -65,6 +67,15 @@ pub enum StoreError {
 pub enum Backend {
     Sqlite,
     Postgres,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgresql",
+        }
+    }
 }
 
 /// Handle to the database; cheap to clone.
@@ -108,6 +119,8 @@ pub struct NewOrder {
     /// The OPS target routing chose ('' when the hub has no routes); used
     /// for the outbox job of a queued order.
     pub target: String,
+    /// The W3C `traceparent` of the intake span; later steps continue it.
+    pub traceparent: Option<String>,
 }
 
 /// An idempotency key presented with a submission.
@@ -144,6 +157,8 @@ pub struct OrderRecord {
     pub created_at: String,
     pub updated_at: String,
     pub revision: i64,
+    /// The W3C `traceparent` stored at intake (`None` for older orders).
+    pub traceparent: Option<String>,
 }
 
 /// A staff decision on an order in review.
@@ -185,7 +200,7 @@ const TIMELINE_BELL_CAPACITY: usize = 4096;
 const EVENT_COLUMNS: &str = "id, seq, kind, at, actor_kind, actor_id, message, data, detail";
 
 const ORDER_COLUMNS: &str = "id, tenant, line, schema_version, status, submission, normalized, problems, \
-     customer_reference, created_at, updated_at, revision";
+     customer_reference, created_at, updated_at, revision, traceparent";
 
 impl Store {
     /// Opens (creating if needed) and migrates the database at `url`.
@@ -415,7 +430,8 @@ async fn insert_order_row(
 ) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO orders (id, tenant, line, schema_version, status, submission, normalized, problems, \
-         customer_reference, created_at, updated_at, revision) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, 1)",
+         customer_reference, created_at, updated_at, revision, traceparent) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, 1, $11)",
     )
     .bind(&order.id)
     .bind(&order.tenant)
@@ -427,6 +443,7 @@ async fn insert_order_row(
     .bind(problems_json(&order.problems)?)
     .bind(order.customer_reference.clone())
     .bind(at)
+    .bind(order.traceparent.clone())
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -495,8 +512,9 @@ async fn enqueue_dispatch(
     at: &str,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO dispatch_jobs (id, order_id, state, attempts, available_at, created_at, target, line, updated_at) \
-         VALUES ($1, $2, 'pending', 0, $3, $3, $4, $5, $3)",
+        // the job carries the order's trace context to whichever node runs it
+        "INSERT INTO dispatch_jobs (id, order_id, state, attempts, available_at, created_at, target, line, updated_at, \
+         traceparent) SELECT $1, $2, 'pending', 0, $3, $3, $4, $5, $3, traceparent FROM orders WHERE id = $2",
     )
     .bind(uuid::Uuid::now_v7().to_string())
     .bind(order_id)
@@ -533,6 +551,7 @@ fn order_from_row(row: &AnyRow) -> Result<OrderRecord, StoreError> {
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
         revision: row.try_get("revision")?,
+        traceparent: row.try_get("traceparent")?,
     })
 }
 

@@ -100,6 +100,8 @@ pub struct LeasedDelivery {
     pub attempt: u32,
     /// The CloudEvents JSON to send.
     pub payload: String,
+    /// The order's trace context, sent as `traceparent`.
+    pub traceparent: Option<String>,
     pub lease_token: String,
 }
 
@@ -157,7 +159,7 @@ pub(crate) async fn enqueue_deliveries(
         return Ok(0);
     }
     let rows = sqlx::query(
-        "SELECT s.id, s.events, s.state, o.line, o.status, o.customer_reference \
+        "SELECT s.id, s.events, s.state, o.line, o.status, o.customer_reference, o.traceparent \
          FROM webhook_subscriptions s JOIN orders o ON o.tenant = s.tenant WHERE o.id = $1",
     )
     .bind(order_id)
@@ -171,6 +173,7 @@ pub(crate) async fn enqueue_deliveries(
         let line: String = row.try_get("line")?;
         let status: String = row.try_get("status")?;
         let reference: Option<String> = row.try_get("customer_reference")?;
+        let traceparent: Option<String> = row.try_get("traceparent")?;
         for (event, event_id) in events.iter().zip(ids) {
             if !filter_matches(&filter, event.kind) {
                 continue;
@@ -192,7 +195,10 @@ pub(crate) async fn enqueue_deliveries(
                 tx,
                 &subscription,
                 event_id,
-                Some(order_id),
+                Some(OrderOrigin {
+                    order_id,
+                    traceparent: traceparent.as_deref(),
+                }),
                 &payload::order_event_type(event.kind),
                 &body.to_string(),
                 delivery_state,
@@ -210,12 +216,18 @@ pub fn filter_matches(filter: &[String], kind: EventKind) -> bool {
     filter.iter().any(|f| f == ALL_EVENTS || f == kind.as_str())
 }
 
+/// The order an event delivery is about, and its trace.
+struct OrderOrigin<'a> {
+    order_id: &'a str,
+    traceparent: Option<&'a str>,
+}
+
 #[allow(clippy::too_many_arguments)] // one column each
 async fn insert_delivery(
     conn: &mut sqlx::AnyConnection,
     subscription_id: &str,
     event_id: &str,
-    order_id: Option<&str>,
+    origin: Option<OrderOrigin<'_>>,
     event_type: &str,
     body: &str,
     state: &str,
@@ -224,16 +236,17 @@ async fn insert_delivery(
     let id = uuid::Uuid::now_v7().to_string();
     sqlx::query(
         "INSERT INTO webhook_deliveries (id, subscription_id, event_id, order_id, event_type, payload, state, \
-         attempts, next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $8)",
+         attempts, next_attempt_at, created_at, traceparent) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $8, $9)",
     )
     .bind(&id)
     .bind(subscription_id)
     .bind(event_id)
-    .bind(order_id)
+    .bind(origin.as_ref().map(|origin| origin.order_id))
     .bind(event_type)
     .bind(body)
     .bind(state)
     .bind(at)
+    .bind(origin.and_then(|origin| origin.traceparent))
     .execute(conn)
     .await?;
     Ok(id)
@@ -528,7 +541,7 @@ impl Store {
             "UPDATE webhook_deliveries SET state = 'leased', lease_owner = $2, lease_token = $3, lease_until = $4, \
              attempts = attempts + 1 \
              WHERE id IN (SELECT id FROM webhook_deliveries WHERE {DUE} ORDER BY next_attempt_at LIMIT $5{lock}) \
-             AND {DUE} RETURNING id, subscription_id, attempts, payload"
+             AND {DUE} RETURNING id, subscription_id, attempts, payload, traceparent"
         );
         let (mut tx, _guard) = self.begin_write().await?;
         let rows = sqlx::query(&sql)
@@ -547,6 +560,7 @@ impl Store {
                     subscription_id: row.try_get("subscription_id")?,
                     attempt: count(row, "attempts")?,
                     payload: row.try_get("payload")?,
+                    traceparent: row.try_get("traceparent")?,
                     lease_token: token.clone(),
                 })
             })

@@ -99,7 +99,16 @@ impl Sender {
     /// One attempt: `webhook-id` is the delivery id (the same on every
     /// attempt), `webhook-timestamp` this attempt's time, one signature per
     /// valid secret.
-    pub async fn send(&self, url: &str, webhook_id: &str, secrets: &[SigningSecret], body: &str) -> AttemptOutcome {
+    /// Sends one signed delivery; `traceparent` (the order's trace) is
+    /// added when the delivery has one.
+    pub async fn send(
+        &self,
+        url: &str,
+        webhook_id: &str,
+        secrets: &[SigningSecret],
+        body: &str,
+        traceparent: Option<&str>,
+    ) -> AttemptOutcome {
         let failed = |error: String| AttemptOutcome::Failed { status: None, error };
         let url = match Url::parse(url) {
             Ok(url) => url,
@@ -114,16 +123,17 @@ impl Sender {
             Ok(signature) => signature,
             Err(e) => return failed(format!("cannot sign: {e}")),
         };
-        let sent = self
+        let mut request = self
             .client
             .post(url)
             .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)
             .header("webhook-id", webhook_id)
             .header("webhook-timestamp", timestamp.to_string())
-            .header("webhook-signature", signature)
-            .body(body.to_owned())
-            .send()
-            .await;
+            .header("webhook-signature", signature);
+        if let Some(traceparent) = traceparent {
+            request = request.header("traceparent", traceparent);
+        }
+        let sent = request.body(body.to_owned()).send().await;
         match sent {
             Ok(response) if response.status().is_success() => AttemptOutcome::Delivered {
                 status: response.status().as_u16(),

@@ -23,6 +23,7 @@ use tracing::Instrument;
 use super::delivery::{AttemptOutcome, RetrySchedule, Sender};
 use super::signing::SigningSecret;
 use super::{WebhookError, WebhookSettings};
+use crate::telemetry::metrics;
 use crate::config::WebhooksConfig;
 use crate::store::{DeliveryFinish, Finished, LeasedDelivery, Store, later};
 
@@ -150,6 +151,7 @@ impl Worker {
     /// One attempt of one delivery, recorded.
     async fn deliver(&self, delivery: LeasedDelivery) {
         let inner = &self.inner;
+        let started = std::time::Instant::now();
         let target = match inner.store.delivery_target(&delivery.subscription_id).await {
             Ok(Some(target)) => target,
             // deleted meanwhile: its deliveries went with it
@@ -171,7 +173,13 @@ impl Worker {
                 Ok(secrets) => {
                     inner
                         .sender
-                        .send(&target.url, &delivery.id, &secrets, &delivery.payload)
+                        .send(
+                            &target.url,
+                            &delivery.id,
+                            &secrets,
+                            &delivery.payload,
+                            delivery.traceparent.as_deref(),
+                        )
                         .await
                 }
                 Err(error) => AttemptOutcome::Failed {
@@ -193,7 +201,19 @@ impl Worker {
             DeliveryFinish::Failed { status, error, .. } => Some((*status, error.clone())),
             _ => None,
         };
-        match inner.store.finish_delivery(&delivery, finish).await {
+        let recorded = inner.store.finish_delivery(&delivery, finish).await;
+        if let Ok(finished) = &recorded {
+            let outcome = match finished {
+                Finished::Delivered => "delivered",
+                Finished::Retrying => "retrying",
+                Finished::Failed => "failed",
+                Finished::Held => "held",
+                Finished::Disabled => "disabled",
+                Finished::LeaseLost => "lease-lost",
+            };
+            metrics::webhook_delivery(outcome, started.elapsed());
+        }
+        match recorded {
             Ok(Finished::Delivered) => tracing::debug!("webhook delivered"),
             Ok(Finished::Disabled) => tracing::warn!(
                 error = failure.map(|f| f.1).unwrap_or_default(),

@@ -40,6 +40,8 @@ pub struct Ledger {
     pub log: Vec<(String, Instant, u16)>,
     /// tracking id → status reported by GET bookings/{id}
     pub tracking: HashMap<String, String>,
+    /// the `traceparent` header of every booking request, in order
+    pub traceparents: Vec<String>,
     pub next: u64,
 }
 
@@ -136,6 +138,9 @@ async fn book(
     let (status, answer) = {
         let mut ledger = shared.ledger.lock().unwrap();
         *ledger.requests.entry(key.clone()).or_default() += 1;
+        if let Some(traceparent) = headers.get("traceparent").and_then(|v| v.to_str().ok()) {
+            ledger.traceparents.push(traceparent.to_owned());
+        }
         let answer = match mode {
             Mode::Down => (StatusCode::SERVICE_UNAVAILABLE, json!({ "message": "maintenance" })),
             Mode::Refuse => (StatusCode::BAD_REQUEST, json!({ "message": "cannot read field mode" })),

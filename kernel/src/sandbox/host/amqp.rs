@@ -19,6 +19,10 @@ impl Host for CallState {
                 self.target.name
             ))),
             (Ok(()), Some(transport)) => {
+                let mut headers = message.headers;
+                if let Some(traceparent) = &self.traceparent {
+                    headers.push(("traceparent".to_owned(), traceparent.clone()));
+                }
                 transport
                     .publish(AmqpMessage {
                         routing_key: message.routing_key,
@@ -27,7 +31,7 @@ impl Host for CallState {
                         message_id: message.message_id,
                         correlation_id: message.correlation_id,
                         expect_reply: message.expect_reply,
-                        headers: message.headers,
+                        headers,
                     })
                     .await
             }
@@ -48,6 +52,16 @@ impl CallState {
                 "routing key `{}` is not among target `{}`'s routing keys",
                 shorten(&message.routing_key),
                 self.target.name
+            )));
+        }
+        if let Some((name, _)) = message
+            .headers
+            .iter()
+            .find(|(name, _)| ["traceparent", "tracestate"].contains(&name.to_ascii_lowercase().as_str()))
+        {
+            return Err(TransportError::Denied(format!(
+                "header `{}` is set by the host only",
+                shorten(name)
             )));
         }
         check_size(message.body.len(), self.limits.max_message_bytes())

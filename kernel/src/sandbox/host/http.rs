@@ -8,8 +8,8 @@ use super::super::target::path_matches;
 use super::{check_relative, check_size, shorten, to_wit};
 use crate::transports::{HttpMethod, HttpRequest, HttpResponse, TransportError};
 
-/// Headers only the host sets: credentials and framing.
-const RESERVED_HEADERS: [&str; 7] = [
+/// Headers only the host sets: credentials, framing and trace context.
+const RESERVED_HEADERS: [&str; 9] = [
     "authorization",
     "proxy-authorization",
     "cookie",
@@ -17,6 +17,8 @@ const RESERVED_HEADERS: [&str; 7] = [
     "content-length",
     "transfer-encoding",
     "connection",
+    "traceparent",
+    "tracestate",
 ];
 
 impl Host for CallState {
@@ -68,6 +70,10 @@ impl CallState {
         if let Some(body) = &request.body {
             check_size(body.len(), self.limits.max_message_bytes())?;
         }
+        let mut headers = request.headers;
+        if let Some(traceparent) = &self.traceparent {
+            headers.push(("traceparent".to_owned(), traceparent.clone()));
+        }
         Ok(HttpRequest {
             method: match request.method {
                 Method::Get => HttpMethod::Get,
@@ -78,7 +84,7 @@ impl CallState {
                 Method::Delete => HttpMethod::Delete,
             },
             path: request.path.trim_start_matches('/').to_owned(),
-            headers: request.headers,
+            headers,
             body: request.body,
         })
     }

@@ -1,0 +1,162 @@
+//! OTLP span export by the real `hub` binary: with `[telemetry]
+//! otlp_endpoint` set, the intake and each delivery attempt are exported as
+//! OpenTelemetry spans of the portal's trace, linked without gaps
+//! (portal → intake → deliver → the OPS request's `traceparent`), to a
+//! collector on loopback that decodes the protobuf like a real one.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is a panic
+
+mod support;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
+use prost::Message as _;
+use support::hub_process::{CUSTOMER_KEY, HubProcess, PRINCIPALS, free_port, freight_order, temp_dir};
+use support::ops::Ops;
+use support::repo;
+
+/// A span as the collector received it.
+#[derive(Debug, Clone)]
+struct Span {
+    name: String,
+    trace_id: String,
+    span_id: String,
+    parent_span_id: String,
+    service: String,
+}
+
+type Collected = Arc<Mutex<Vec<Span>>>;
+
+async fn collect(State(spans): State<Collected>, body: Bytes) -> StatusCode {
+    let Ok(request) = ExportTraceServiceRequest::decode(body) else {
+        return StatusCode::BAD_REQUEST;
+    };
+    let mut spans = spans.lock().unwrap();
+    for resource in request.resource_spans {
+        let service = resource
+            .resource
+            .iter()
+            .flat_map(|r| &r.attributes)
+            .find(|kv| kv.key == "service.name")
+            .and_then(|kv| kv.value.as_ref()?.value.as_ref())
+            .map(|value| match value {
+                AnyValue::StringValue(s) => s.clone(),
+                other => format!("{other:?}"),
+            })
+            .unwrap_or_default();
+        for scope in resource.scope_spans {
+            for span in scope.spans {
+                spans.push(Span {
+                    name: span.name,
+                    trace_id: hex::encode(span.trace_id),
+                    span_id: hex::encode(span.span_id),
+                    parent_span_id: hex::encode(span.parent_span_id),
+                    service: service.clone(),
+                });
+            }
+        }
+    }
+    StatusCode::OK
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spans_of_one_order_are_exported_as_one_linked_trace() {
+    let spans: Collected = Arc::default();
+    let app = axum::Router::new()
+        .route("/v1/traces", axum::routing::post(collect))
+        .with_state(spans.clone());
+    let collector = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let collector_address = collector.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(collector, app).await });
+
+    let ops = Ops::start().await;
+    let dir = temp_dir("otlp");
+    let config = dir.join("hub.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"database_url = "sqlite:{db}"
+schemas_dir = "{schemas}"
+{PRINCIPALS}
+[telemetry]
+otlp_endpoint = "http://{collector_address}"
+service_name = "order-hub-under-test"
+
+[plugins]
+dir = "{plugins}"
+cache_dir = "{cache}"
+
+[dispatch]
+idle_poll_ms = 20
+
+[targets.freight-ops]
+plugin = "rest-json"
+grants = ["http", "config", "log"]
+settings = {{ bookings_path = "bookings" }}
+http = {{ base_url = "{ops}", timeout_ms = 5000 }}
+
+[[routes]]
+name = "all freight"
+line = "freight-booking"
+target = "freight-ops"
+"#,
+            db = dir.join("hub.db").display(),
+            schemas = repo().join("schemas").display(),
+            plugins = repo().join("plugins/dist").display(),
+            cache = dir.join("cache").display(),
+            ops = ops.base_url(),
+        ),
+    )
+    .unwrap();
+    let hub = HubProcess::start(&config, free_port()).await;
+
+    let portal_trace = "7e1f5c0a9b8d4e3f8a2b1c0d9e8f7a6b";
+    let portal_span = "1a2b3c4d5e6f7081";
+    let response = hub
+        .client
+        .post(hub.url("/v1/orders/freight-booking"))
+        .bearer_auth(CUSTOMER_KEY)
+        .header("traceparent", format!("00-{portal_trace}-{portal_span}-01"))
+        .json(&freight_order("OTLP-1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let answered = response.headers()["traceparent"].to_str().unwrap().to_owned();
+    ops.wait_until("one booking", Duration::from_secs(30), |ledger| ledger.bookings.len() == 1)
+        .await;
+    let ops_traceparent = ops.with(|ledger| ledger.traceparents.clone());
+    assert_eq!(ops_traceparent.len(), 1, "{ops_traceparent:?}");
+    // The outcome is committed after the OPS answered; SIGTERM drains the
+    // dispatcher and flushes the exporter before the process exits.
+    assert!(hub.terminate().await.success());
+
+    let spans = spans.lock().unwrap().clone();
+    let of_trace: Vec<&Span> = spans.iter().filter(|s| s.trace_id == portal_trace).collect();
+    let intake = of_trace
+        .iter()
+        .find(|s| s.name == "intake")
+        .unwrap_or_else(|| panic!("no intake span in {spans:#?}"));
+    let deliver = of_trace
+        .iter()
+        .find(|s| s.name == "deliver")
+        .unwrap_or_else(|| panic!("no deliver span in {spans:#?}"));
+    assert_eq!(intake.service, "order-hub-under-test");
+    assert_eq!(intake.parent_span_id, portal_span, "intake is a child of the portal's span");
+    assert_eq!(
+        answered,
+        format!("00-{portal_trace}-{}-01", intake.span_id),
+        "the hub answers with the exported intake span"
+    );
+    assert_eq!(deliver.parent_span_id, intake.span_id, "the attempt is a child of the intake");
+    assert_eq!(
+        ops_traceparent[0],
+        format!("00-{portal_trace}-{}-01", deliver.span_id),
+        "the OPS request is a child of the exported attempt span"
+    );
+}
