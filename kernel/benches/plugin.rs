@@ -6,22 +6,28 @@
 //! - bare, same instance: one instance, `submit` again and again (the floor);
 //! - bare, fresh instance: `InstancePre` + default config per call.
 //!
-//! Then cold start: compile vs. load from the compile cache.
+//! Then cold start of every reference plugin in `plugins/dist`: compile vs.
+//! load from the compile cache, median of `BENCH_COLD_REPEAT` (default 5).
 //!
-//! Figures print as a Markdown table. `BENCH_CALLS` (default 20000) bounds
+//! Figures print as Markdown tables and go to
+//! `target/bench-results/plugin.json`. `BENCH_CALLS` (default 20000) bounds
 //! the run.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a benchmark, not a production path
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::{env_usize, write_results};
 use hub_kernel::sandbox::{
     BoundTarget, CallLimits, Capability, EngineSettings, PluginCall, PluginOrder, PluginPackage, SandboxEngine,
 };
 use hub_kernel::transports::recorded::{Answer, Replay};
 use hub_kernel::transports::{HttpResponse, TargetTransports};
+use serde_json::{Value, json};
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -104,12 +110,8 @@ impl clock::Host for BareHost {
     }
 }
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
 fn probe_dir() -> PathBuf {
-    repo().join("plugins/dist-testing/probe/1.0.0")
+    common::repo().join("plugins/dist-testing/probe/1.0.0")
 }
 
 fn order(index: usize) -> PluginOrder {
@@ -129,6 +131,12 @@ struct Figures {
     p50_us: f64,
     p99_us: f64,
     per_second: f64,
+}
+
+impl Figures {
+    fn json(&self, key: &str) -> Value {
+        json!({"key": key, "name": self.name, "p50_us": self.p50_us, "p99_us": self.p99_us, "per_second": self.per_second})
+    }
 }
 
 fn figures(name: &'static str, mut samples: Vec<Duration>, total: Duration) -> Figures {
@@ -310,56 +318,82 @@ async fn hub_concurrent(calls: usize, in_flight: usize) -> Figures {
     figures("hub sandbox, 16 calls in flight (2 cores)", samples, started.elapsed())
 }
 
-fn cold_start() -> (Duration, Duration) {
+/// Every reference plugin package `plugins/dist/<name>/<version>`.
+fn reference_packages() -> Vec<PathBuf> {
+    let mut packages = Vec::new();
+    for plugin in std::fs::read_dir(common::repo().join("plugins/dist")).unwrap() {
+        for version in std::fs::read_dir(plugin.unwrap().path()).unwrap() {
+            packages.push(version.unwrap().path());
+        }
+    }
+    packages.sort();
+    packages
+}
+
+struct ColdStart {
+    package: String,
+    wasm_bytes: u64,
+    compile: Duration,
+    cached: Duration,
+}
+
+/// Median compile (empty cache) and cache-load times of one package.
+fn cold_start(package: &Path, repeat: usize) -> ColdStart {
     let cache = std::env::temp_dir().join(format!("hub-bench-cache-{}", std::process::id()));
     let mut compile = Vec::new();
     let mut cached = Vec::new();
-    for _ in 0..5 {
+    for _ in 0..repeat {
         let _ = std::fs::remove_dir_all(&cache);
         let engine = SandboxEngine::new(EngineSettings::default(), Some(&cache)).unwrap();
-        let first = engine
-            .load(PluginPackage::open(&repo().join("plugins/dist/rest-json/1.0.0")).unwrap())
-            .unwrap();
+        let first = engine.load(PluginPackage::open(package).unwrap()).unwrap();
         assert!(!first.load.from_cache);
         compile.push(first.load.elapsed);
         let engine = SandboxEngine::new(EngineSettings::default(), Some(&cache)).unwrap();
-        let second = engine
-            .load(PluginPackage::open(&repo().join("plugins/dist/rest-json/1.0.0")).unwrap())
-            .unwrap();
+        let second = engine.load(PluginPackage::open(package).unwrap()).unwrap();
         assert!(second.load.from_cache);
         cached.push(second.load.elapsed);
     }
     let _ = std::fs::remove_dir_all(&cache);
     compile.sort();
     cached.sort();
-    (compile[2], cached[2])
+    let wasm_bytes = std::fs::read_dir(package)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
+        .map(|p| std::fs::metadata(p).unwrap().len())
+        .sum();
+    let name = |p: &Path| p.file_name().unwrap().to_string_lossy().into_owned();
+    ColdStart {
+        package: format!("{}@{}", name(package.parent().unwrap()), name(package)),
+        wasm_bytes,
+        compile: compile[repeat / 2],
+        cached: cached[repeat / 2],
+    }
 }
 
 fn main() {
-    let calls: usize = std::env::var("BENCH_CALLS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20_000);
+    let calls = env_usize("BENCH_CALLS", 20_000);
+    let repeat = env_usize("BENCH_COLD_REPEAT", 5).max(1);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
-    runtime.block_on(async {
-        // Warm up every path once so the first samples are not page faults.
-        // `BENCH_ONLY=hub|bare-pooled` runs one path alone, for a profiler.
-        match std::env::var("BENCH_ONLY").as_deref() {
-            Ok("hub") => {
-                let only = hub_sequential(calls).await;
-                println!("{}: p50 {:.1} µs", only.name, only.p50_us);
-                return;
-            }
-            Ok("bare-pooled") => {
-                let only = bare_fresh_instance(calls, true).await;
-                println!("{}: p50 {:.1} µs", only.name, only.p50_us);
-                return;
-            }
-            _ => {}
+    // `BENCH_ONLY=hub|bare-pooled` runs one path alone, for a profiler.
+    match std::env::var("BENCH_ONLY").as_deref() {
+        Ok("hub") => {
+            let only = runtime.block_on(hub_sequential(calls));
+            println!("{}: p50 {:.1} µs", only.name, only.p50_us);
+            return;
         }
+        Ok("bare-pooled") => {
+            let only = runtime.block_on(bare_fresh_instance(calls, true));
+            println!("{}: p50 {:.1} µs", only.name, only.p50_us);
+            return;
+        }
+        _ => {}
+    }
+    let calls_json = runtime.block_on(async {
+        // Warm up every path once so the first samples are not page faults.
         let _ = bare_same_instance(200).await;
         let _ = hub_sequential(200).await;
         let floor = bare_same_instance(calls).await;
@@ -383,18 +417,37 @@ fn main() {
             hub.p50_us / bare_pooled.p50_us,
             hub.p50_us / bare_fresh.p50_us
         );
+        json!({
+            "calls": calls,
+            "in_flight": 16,
+            "paths": [
+                floor.json("bare_same_instance"),
+                bare_fresh.json("bare_fresh_default"),
+                bare_pooled.json("bare_fresh_pooled"),
+                hub.json("hub"),
+                hub_parallel.json("hub_16_in_flight"),
+            ],
+        })
     });
-    if std::env::var("BENCH_ONLY").is_ok() {
-        return;
+    println!("\n## Cold start per reference plugin, median of {repeat}\n");
+    println!("| package | wasm KB | compile ms | from cache ms | ratio |");
+    println!("|---|---:|---:|---:|---:|");
+    let mut cold = Vec::new();
+    for package in reference_packages() {
+        let one = cold_start(&package, repeat);
+        let (compile, cached) = (one.compile.as_secs_f64() * 1e3, one.cached.as_secs_f64() * 1e3);
+        println!(
+            "| {} | {:.0} | {compile:.1} | {cached:.2} | {:.0}× |",
+            one.package,
+            one.wasm_bytes as f64 / 1e3,
+            compile / cached
+        );
+        cold.push(
+            json!({"package": one.package, "wasm_bytes": one.wasm_bytes, "compile_ms": compile, "cached_ms": cached}),
+        );
     }
-    let (compile, cached) = cold_start();
-    println!("\n## Cold start of rest-json (266 KB component), median of 5\n");
-    println!("| load | ms |");
-    println!("|---|---:|");
-    println!("| compile (no cache) | {:.1} |", compile.as_secs_f64() * 1e3);
-    println!("| from compile cache | {:.1} |", cached.as_secs_f64() * 1e3);
-    println!(
-        "\nratio: {:.0}× faster from the cache",
-        compile.as_secs_f64() / cached.as_secs_f64()
+    write_results(
+        "plugin",
+        json!({"calls": calls_json, "cold_start": {"repeat": repeat, "packages": cold}}),
     );
 }
