@@ -1,0 +1,209 @@
+//! End to end through the real `hub` binary, on SQLite and on PostgreSQL:
+//! HTTP intake → outbox → dispatcher → the reference `rest-json` plugin →
+//! a local freight REST OPS (`servers::freight_rest`, booking at once) →
+//! the OPS's answer stored as the order's `accepted` event.
+//!
+//! For each backend: a fresh store, the hub (`target/release/hub serve`)
+//! on `examples/hub.toml` with only the `freight-ops` target (pointed at the
+//! local OPS) and its route, a warm compile cache. `E2E_WARMUP` orders go
+//! first and are awaited; then `E2E_ORDERS` (default 2000) copies of
+//! `examples/orders/freight-booking/messy-fcl` are posted by `E2E_CLIENTS`
+//! (default 32) keep-alive clients as fast as they are answered, and the
+//! harness waits (bounded) until the target's lane has delivered them all.
+//!
+//! Reported, from each order's timeline: intake → feedback = the `accepted`
+//! event's time minus the wall-clock time the client sent the order (same
+//! machine, same clock), p50/p99; delivered orders/s = orders / (last
+//! `accepted` − first send); and the HTTP intake latency. Results also go to
+//! `target/bench-results/e2e_rest.json`.
+//!
+//! `cargo bench -p hub-e2e --bench e2e_rest` (or `scripts/bench e2e`).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "../../kernel/benches/common/mod.rs"]
+mod common;
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use common::{Sent, env_usize, fresh_database, machine, post_orders, profile, summary_ms, write_results};
+use hub_e2e::hub::{OPERATOR_KEY, example_order, temp_dir};
+use hub_e2e::servers::freight_rest::FreightRestOps;
+use serde_json::{Value, json};
+use support::HubProcess;
+
+const TARGET: &str = "freight-ops";
+/// Longest the harness waits for the deliveries of one run.
+const DELIVERY_BOUND: Duration = Duration::from_secs(180);
+
+/// Deliveries the target's lane has counted since the hub started.
+async fn delivered(client: &reqwest::Client, base: &str) -> u64 {
+    let targets: Value = client
+        .get(format!("{base}/v1/targets"))
+        .bearer_auth(OPERATOR_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    targets["targets"]
+        .as_array()
+        .and_then(|all| all.iter().find(|t| t["lane"]["target"] == TARGET))
+        .and_then(|t| t["lane"]["delivered"].as_u64())
+        .unwrap_or(0)
+}
+
+/// Waits (asking every 25 ms, at most [`DELIVERY_BOUND`]) until the lane
+/// has delivered `count` orders.
+async fn await_delivered(client: &reqwest::Client, base: &str, count: u64) {
+    let deadline = Instant::now() + DELIVERY_BOUND;
+    loop {
+        let now = delivered(client, base).await;
+        if now >= count {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {now} of {count} delivered within {DELIVERY_BOUND:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+fn parse_time(text: &str) -> SystemTime {
+    SystemTime::from(chrono::DateTime::parse_from_rfc3339(text).unwrap())
+}
+
+/// The time of each order's `accepted` event, read by 16 clients.
+async fn accepted_times(base: &str, sent: &[Sent]) -> Vec<SystemTime> {
+    let ids: Vec<String> = sent.iter().map(|s| s.order_id.clone().unwrap()).collect();
+    let ids = Arc::new(ids);
+    let mut readers = tokio::task::JoinSet::new();
+    for reader in 0..16 {
+        let (ids, base) = (ids.clone(), base.to_owned());
+        readers.spawn(async move {
+            let client = reqwest::Client::new();
+            let mut times = Vec::new();
+            for index in (reader..ids.len()).step_by(16) {
+                let order: Value = client
+                    .get(format!("{base}/v1/orders/{}", ids[index]))
+                    .bearer_auth(OPERATOR_KEY)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                let accepted = order["timeline"]
+                    .as_array()
+                    .and_then(|events| events.iter().find(|e| e["kind"] == "accepted"))
+                    .unwrap_or_else(|| panic!("order {} has no accepted event: {order:#}", ids[index]));
+                times.push((index, parse_time(accepted["at"].as_str().unwrap())));
+            }
+            times
+        });
+    }
+    let mut times = Vec::new();
+    while let Some(done) = readers.join_next().await {
+        times.extend(done.unwrap());
+    }
+    times.sort_by_key(|(index, _)| *index);
+    times.into_iter().map(|(_, at)| at).collect()
+}
+
+async fn run(backend: &str, orders: usize, clients: usize, warmup: usize) -> Value {
+    let ops = FreightRestOps::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let (url, cleanup) = fresh_database(backend).await;
+    let mut config = support::example_config();
+    support::adjust(
+        &mut config,
+        support::free_port(),
+        &url,
+        &common::repo().join("target/bench-cache/plugins"),
+        true,
+    );
+    support::only_target(&mut config, TARGET);
+    config["targets"][TARGET]["http"]
+        .as_table_mut()
+        .unwrap()
+        .insert("base_url".into(), ops.base_url().into());
+    let mut hub = HubProcess::spawn(&config, &temp_dir(&format!("bench-e2e-{backend}")));
+    hub.wait_ready(Duration::from_secs(120)).await;
+    let order = vec![(
+        "freight-booking".to_owned(),
+        example_order("freight-booking", "messy-fcl"),
+    )];
+    let poller = reqwest::Client::new();
+
+    // Warm-up: connections, the pool's first instances, the store's caches.
+    let warm = post_orders(
+        &hub.base_url,
+        &order,
+        warmup,
+        clients.min(warmup),
+        Duration::from_secs(60),
+    )
+    .await;
+    assert_eq!(warm.failures, 0, "warm-up submissions failed");
+    await_delivered(&poller, &hub.base_url, warmup as u64).await;
+
+    let load = post_orders(&hub.base_url, &order, orders, clients, Duration::from_secs(120)).await;
+    assert_eq!(load.failures, 0, "{} of {orders} submissions failed", load.failures);
+    await_delivered(&poller, &hub.base_url, (warmup + orders) as u64).await;
+    let accepted = accepted_times(&hub.base_url, &load.sent).await;
+    let memory = hub.memory();
+    hub.stop().await;
+    assert_eq!(ops.bookings(), warmup + orders, "bookings the OPS made");
+    cleanup.run().await;
+
+    let first_sent = load.sent.iter().map(|s| s.at).min().unwrap();
+    let last_accepted = *accepted.iter().max().unwrap();
+    let seconds = last_accepted.duration_since(first_sent).unwrap().as_secs_f64();
+    let mut feedback: Vec<Duration> = load
+        .sent
+        .iter()
+        .zip(&accepted)
+        .map(|(sent, at)| at.duration_since(sent.at).unwrap_or_default())
+        .collect();
+    let feedback = summary_ms(&mut feedback);
+    let intake = summary_ms(&mut load.latencies());
+    let per_second = orders as f64 / seconds;
+    println!(
+        "| {backend} | {orders} | {clients} | {per_second:.0} | {:.1} / {:.1} ms | {:.1} / {:.1} ms | {:.0} MiB |",
+        intake["p50_ms"].as_f64().unwrap(),
+        intake["p99_ms"].as_f64().unwrap(),
+        feedback["p50_ms"].as_f64().unwrap(),
+        feedback["p99_ms"].as_f64().unwrap(),
+        memory.rss_kib as f64 / 1024.0,
+    );
+    json!({
+        "backend": backend,
+        "orders": orders,
+        "clients": clients,
+        "warmup": warmup,
+        "seconds": seconds,
+        "per_second": per_second,
+        "intake": intake,
+        "intake_to_feedback": feedback,
+        "hub_memory_after": memory.json(),
+    })
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    // `cargo bench` passes `--bench`; nothing else to parse.
+    let orders = env_usize("E2E_ORDERS", 2000).max(1);
+    let clients = env_usize("E2E_CLIENTS", 32).max(1);
+    let warmup = env_usize("E2E_WARMUP", 64).max(1);
+    println!("## End to end: HTTP intake → rest-json → freight REST OPS → accepted stored");
+    println!("\nmachine: {}; profile: {}\n", machine(), profile());
+    println!("| store | orders | clients | delivered/s | intake p50 / p99 | intake → feedback p50 / p99 | hub RSS |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    let mut runs = Vec::new();
+    for backend in ["sqlite", "postgres"] {
+        runs.push(run(backend, orders, clients, warmup).await);
+    }
+    write_results("e2e_rest", json!({"runs": runs}));
+}
