@@ -1,8 +1,10 @@
-//! OTLP span export by the real `hub` binary: with `[telemetry]
-//! otlp_endpoint` set, the intake and each delivery attempt are exported as
-//! OpenTelemetry spans of the portal's trace, linked without gaps
-//! (portal → intake → deliver → the OPS request's `traceparent`), to a
-//! collector on loopback that decodes the protobuf like a real one.
+//! OTLP span export and JSON logs of the real `hub` binary: with
+//! `[telemetry] otlp_endpoint` set, the intake and each delivery attempt are
+//! exported as OpenTelemetry spans of the portal's trace, linked without
+//! gaps (portal → intake → deliver → the OPS request's `traceparent`), to a
+//! collector on loopback that decodes the protobuf like a real one; the
+//! plugin's own log line is an event of the attempt's span, in the export
+//! and in the JSON log.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is a panic
 
 mod support;
@@ -17,7 +19,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
 use prost::Message as _;
 use support::hub_process::{CUSTOMER_KEY, HubProcess, PRINCIPALS, free_port, freight_order, temp_dir};
-use support::ops::Ops;
+use support::ops::{Mode, Ops};
 use support::repo;
 
 /// A span as the collector received it.
@@ -28,6 +30,8 @@ struct Span {
     span_id: String,
     parent_span_id: String,
     service: String,
+    /// Names of the span's events (a `tracing` event's message).
+    events: Vec<String>,
 }
 
 type Collected = Arc<Mutex<Vec<Span>>>;
@@ -57,6 +61,7 @@ async fn collect(State(spans): State<Collected>, body: Bytes) -> StatusCode {
                     span_id: hex::encode(span.span_id),
                     parent_span_id: hex::encode(span.parent_span_id),
                     service: service.clone(),
+                    events: span.events.into_iter().map(|event| event.name).collect(),
                 });
             }
         }
@@ -82,6 +87,7 @@ async fn spans_of_one_order_are_exported_as_one_linked_trace() {
         format!(
             r#"database_url = "sqlite:{db}"
 schemas_dir = "{schemas}"
+log_format = "json"
 {PRINCIPALS}
 [telemetry]
 otlp_endpoint = "http://{collector_address}"
@@ -114,6 +120,10 @@ target = "freight-ops"
     )
     .unwrap();
     let hub = HubProcess::start(&config, free_port()).await;
+    let log = hub.log.clone();
+    // The OPS already holds this booking (409): rest-json logs that it was
+    // booked before, from inside the delivery attempt.
+    ops.set_mode(Mode::Duplicate);
 
     let portal_trace = "7e1f5c0a9b8d4e3f8a2b1c0d9e8f7a6b";
     let portal_span = "1a2b3c4d5e6f7081";
@@ -159,4 +169,33 @@ target = "freight-ops"
         format!("00-{portal_trace}-{}-01", deliver.span_id),
         "the OPS request is a child of the exported attempt span"
     );
+    assert!(
+        deliver.events.iter().any(|e| e.contains("was already booked as FO-EARLIER")),
+        "the plugin's log line is an event of the attempt span: {deliver:#?}"
+    );
+
+    // The JSON log: every line is JSON; the plugin's line carries the
+    // attempt span's fields (order, line, target, plugin, version, trace).
+    let log = log.lock().unwrap().clone();
+    let lines: Vec<serde_json::Value> = log
+        .iter()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))
+        .collect();
+    let plugin_line = lines
+        .iter()
+        .find(|line| {
+            line["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("was already booked"))
+        })
+        .unwrap_or_else(|| panic!("no plugin log line in {log:#?}"));
+    let span = &plugin_line["span"];
+    assert_eq!(span["name"], "deliver", "{plugin_line:#}");
+    assert_eq!(span["trace_id"], portal_trace, "{plugin_line:#}");
+    assert_eq!(span["line"], "freight-booking");
+    assert_eq!(span["target"], "freight-ops");
+    assert_eq!(span["plugin"], "rest-json");
+    assert!(span["version"].as_str().is_some_and(|v| !v.is_empty()), "{plugin_line:#}");
+    assert!(span["order_id"].as_str().is_some_and(|v| !v.is_empty()), "{plugin_line:#}");
+    assert_eq!(plugin_line["fields"]["plugin"], "rest-json", "set by the host, not the plugin");
 }

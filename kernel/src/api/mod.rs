@@ -61,7 +61,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi as _;

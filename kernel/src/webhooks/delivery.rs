@@ -209,7 +209,7 @@ mod tests {
         let sender = Sender::new(TargetPolicy::default(), Duration::from_secs(1)).unwrap();
         let secret = SigningSecret::generate().unwrap();
         let outcome = sender
-            .send("https://169.254.169.254/latest/meta-data", "d1", &[secret], "{}")
+            .send("https://169.254.169.254/latest/meta-data", "d1", &[secret], "{}", None)
             .await;
         let AttemptOutcome::Failed { status: None, error } = outcome else {
             panic!("{outcome:?}")

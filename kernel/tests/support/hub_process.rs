@@ -6,7 +6,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -67,6 +67,8 @@ pub struct HubProcess {
     child: Child,
     pub port: u16,
     pub client: reqwest::Client,
+    /// Every line the hub wrote to stdout (its log) so far.
+    pub log: Arc<Mutex<Vec<String>>>,
 }
 
 impl HubProcess {
@@ -83,13 +85,16 @@ impl HubProcess {
             .spawn()
             .unwrap();
         let (ready_tx, ready_rx) = mpsc::channel();
-        let log = BufReader::new(child.stdout.take().unwrap());
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let kept = log.clone();
         // drains the log for the hub's whole life so it never blocks on a full pipe
         std::thread::spawn(move || {
-            for line in log.lines().map_while(Result::ok) {
+            for line in stdout.lines().map_while(Result::ok) {
                 if line.contains("order hub ready") {
                     let _ = ready_tx.send(());
                 }
+                kept.lock().unwrap().push(line);
             }
         });
         tokio::task::spawn_blocking(move || ready_rx.recv_timeout(Duration::from_secs(60)))
@@ -100,6 +105,7 @@ impl HubProcess {
             child,
             port,
             client: reqwest::Client::new(),
+            log,
         }
     }
 

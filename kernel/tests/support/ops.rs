@@ -28,6 +28,8 @@ pub enum Mode {
     Queue,
     /// 400: the OPS cannot read the message (a permanent failure).
     Refuse,
+    /// 409 with the booking it already had (a duplicate of an earlier, lost answer).
+    Duplicate,
 }
 
 #[derive(Debug, Default)]
@@ -144,6 +146,10 @@ async fn book(
         let answer = match mode {
             Mode::Down => (StatusCode::SERVICE_UNAVAILABLE, json!({ "message": "maintenance" })),
             Mode::Refuse => (StatusCode::BAD_REQUEST, json!({ "message": "cannot read field mode" })),
+            Mode::Duplicate => {
+                ledger.bookings.insert(key.clone(), ("FO-EARLIER".into(), order_id));
+                (StatusCode::CONFLICT, json!({ "bookingNo": "FO-EARLIER" }))
+            }
             Mode::Queue => {
                 ledger.next += 1;
                 let tracking = format!("TRK-{}", ledger.next);
