@@ -120,7 +120,10 @@ impl TelemetryConfig {
         if let Some(endpoint) = &self.otlp_endpoint
             && !matches!(endpoint.scheme(), "http" | "https")
         {
-            problems.push(format!("otlp_endpoint must be http:// or https://, not {}://", endpoint.scheme()));
+            problems.push(format!(
+                "otlp_endpoint must be http:// or https://, not {}://",
+                endpoint.scheme()
+            ));
         }
         if self.service_name.trim().is_empty() {
             problems.push("service_name must not be empty".to_owned());
@@ -654,7 +657,12 @@ impl HubConfig {
             problems.push("[dispatch]: workers must be ≥ 1 and lease_ms, poller_lease_ms ≥ 300".to_owned());
         }
         problems.extend(self.webhooks.problems().into_iter().map(|p| format!("[webhooks] {p}")));
-        problems.extend(self.telemetry.problems().into_iter().map(|p| format!("[telemetry] {p}")));
+        problems.extend(
+            self.telemetry
+                .problems()
+                .into_iter()
+                .map(|p| format!("[telemetry] {p}")),
+        );
         for (name, target) in &self.targets {
             for problem in target.limits.problems(self.plugins.max_memory_mib) {
                 problems.push(format!("[targets.{name}.limits]: {problem}"));

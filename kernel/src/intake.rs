@@ -98,7 +98,12 @@ impl Intake {
         idempotency_key: Option<&str>,
         portal_trace: Option<TraceContext>,
     ) -> Result<Accepted, IntakeError> {
-        let span = tracing::info_span!("intake", line, order_id = tracing::field::Empty, trace_id = tracing::field::Empty);
+        let span = tracing::info_span!(
+            "intake",
+            line,
+            order_id = tracing::field::Empty,
+            trace_id = tracing::field::Empty
+        );
         let trace = trace::join(&span, portal_trace);
         span.record("trace_id", trace.trace_id());
         let started = Instant::now();
@@ -214,8 +219,8 @@ impl Intake {
                     },
                 );
                 Ok(Accepted {
-                order_id,
-                status,
+                    order_id,
+                    status,
                     problems: verdict.problems,
                     replayed: false,
                     trace: Some(trace),

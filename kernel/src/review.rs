@@ -11,11 +11,11 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use crate::telemetry::metrics::{self, Stage};
 use crate::auth::Principal;
 use crate::route::{self, NO_ROUTE, Router};
 use crate::schema::SchemaRegistry;
 use crate::store::{OrderRecord, ReviewDecision, Store, StoreError};
+use crate::telemetry::metrics::{self, Stage};
 use crate::timeline::{Actor, EventKind, NewEvent, OrderStatus};
 use crate::validate::{self, Outcome, Verdict};
 

@@ -138,8 +138,10 @@ target = "freight-ops"
         .unwrap();
     assert_eq!(response.status(), 202);
     let answered = response.headers()["traceparent"].to_str().unwrap().to_owned();
-    ops.wait_until("one booking", Duration::from_secs(30), |ledger| ledger.bookings.len() == 1)
-        .await;
+    ops.wait_until("one booking", Duration::from_secs(30), |ledger| {
+        ledger.bookings.len() == 1
+    })
+    .await;
     let ops_traceparent = ops.with(|ledger| ledger.traceparents.clone());
     assert_eq!(ops_traceparent.len(), 1, "{ops_traceparent:?}");
     // The outcome is committed after the OPS answered; SIGTERM drains the
@@ -157,20 +159,29 @@ target = "freight-ops"
         .find(|s| s.name == "deliver")
         .unwrap_or_else(|| panic!("no deliver span in {spans:#?}"));
     assert_eq!(intake.service, "order-hub-under-test");
-    assert_eq!(intake.parent_span_id, portal_span, "intake is a child of the portal's span");
+    assert_eq!(
+        intake.parent_span_id, portal_span,
+        "intake is a child of the portal's span"
+    );
     assert_eq!(
         answered,
         format!("00-{portal_trace}-{}-01", intake.span_id),
         "the hub answers with the exported intake span"
     );
-    assert_eq!(deliver.parent_span_id, intake.span_id, "the attempt is a child of the intake");
+    assert_eq!(
+        deliver.parent_span_id, intake.span_id,
+        "the attempt is a child of the intake"
+    );
     assert_eq!(
         ops_traceparent[0],
         format!("00-{portal_trace}-{}-01", deliver.span_id),
         "the OPS request is a child of the exported attempt span"
     );
     assert!(
-        deliver.events.iter().any(|e| e.contains("was already booked as FO-EARLIER")),
+        deliver
+            .events
+            .iter()
+            .any(|e| e.contains("was already booked as FO-EARLIER")),
         "the plugin's log line is an event of the attempt span: {deliver:#?}"
     );
 
@@ -195,7 +206,16 @@ target = "freight-ops"
     assert_eq!(span["line"], "freight-booking");
     assert_eq!(span["target"], "freight-ops");
     assert_eq!(span["plugin"], "rest-json");
-    assert!(span["version"].as_str().is_some_and(|v| !v.is_empty()), "{plugin_line:#}");
-    assert!(span["order_id"].as_str().is_some_and(|v| !v.is_empty()), "{plugin_line:#}");
-    assert_eq!(plugin_line["fields"]["plugin"], "rest-json", "set by the host, not the plugin");
+    assert!(
+        span["version"].as_str().is_some_and(|v| !v.is_empty()),
+        "{plugin_line:#}"
+    );
+    assert!(
+        span["order_id"].as_str().is_some_and(|v| !v.is_empty()),
+        "{plugin_line:#}"
+    );
+    assert_eq!(
+        plugin_line["fields"]["plugin"], "rest-json",
+        "set by the host, not the plugin"
+    );
 }

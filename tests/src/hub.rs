@@ -222,7 +222,9 @@ poller_lease_ms = 1000
             .to_owned();
         let (status, body) = read(response).await;
         assert_eq!(status, 202, "submit {line}: {body:#}");
-        let id = body["order_id"].as_str().unwrap_or_else(|| panic!("no order_id in {body:#}"));
+        let id = body["order_id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no order_id in {body:#}"));
         (id.to_owned(), answered)
     }
 

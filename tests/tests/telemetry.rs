@@ -166,11 +166,19 @@ async fn metrics_after_a_small_run_show_what_happened() {
     );
     assert_eq!(delta("orderhub_dispatch_retries_total", &[target]), 1.0);
     assert_eq!(delta("orderhub_dead_letters_total", &[target]), 0.0);
-    assert_eq!(delta("orderhub_dispatch_attempt_duration_seconds_count", &[target]), 5.0);
+    assert_eq!(
+        delta("orderhub_dispatch_attempt_duration_seconds_count", &[target]),
+        5.0
+    );
 
     // Plugin calls: five submits (one answered "unavailable"), each timed and metered.
     let submit = [("plugin", "rest-json"), ("function", "submit")];
     assert_eq!(delta("orderhub_plugin_calls_total", &submit), 5.0);
+    assert_eq!(
+        delta("orderhub_plugin_calls_total", &[submit[0], submit[1], ("result", "ok")]),
+        4.0,
+        "the 503 is counted by its error kind, not as ok"
+    );
     assert_eq!(delta("orderhub_plugin_call_duration_seconds_count", &submit), 5.0);
     assert_eq!(delta("orderhub_plugin_call_fuel_count", &submit), 5.0);
     let fuel = delta("orderhub_plugin_call_fuel_sum", &submit);
@@ -179,15 +187,24 @@ async fn metrics_after_a_small_run_show_what_happened() {
     // The API, by route template (never by order id).
     let intake = [("method", "POST"), ("route", "/v1/orders/{line_or_id}")];
     assert_eq!(
-        delta("orderhub_http_requests_total", &[intake[0], intake[1], ("status", "202")]),
+        delta(
+            "orderhub_http_requests_total",
+            &[intake[0], intake[1], ("status", "202")]
+        ),
         4.0
     );
     assert_eq!(
-        delta("orderhub_http_requests_total", &[intake[0], intake[1], ("status", "422")]),
+        delta(
+            "orderhub_http_requests_total",
+            &[intake[0], intake[1], ("status", "422")]
+        ),
         1.0
     );
     assert!(
-        !after.0.iter().any(|(_, labels, _)| labels.values().any(|v| delivered.contains(v))),
+        !after
+            .0
+            .iter()
+            .any(|(_, labels, _)| labels.values().any(|v| delivered.contains(v))),
         "no order id ever becomes a label"
     );
 
@@ -206,7 +223,12 @@ async fn metrics_after_a_small_run_show_what_happened() {
     assert!(after.sum("orderhub_plugins_loaded", &[]) >= 1.0);
 
     // Only operators and admins read metrics.
-    let anonymous = hub.client.get(format!("{}/metrics", hub.base_url)).send().await.unwrap();
+    let anonymous = hub
+        .client
+        .get(format!("{}/metrics", hub.base_url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(anonymous.status(), 401);
     let (status, _) = hub.get(CUSTOMER_KEY, "/metrics").await;
     assert_eq!(status, 403);

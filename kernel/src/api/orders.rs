@@ -12,8 +12,8 @@ use super::openapi;
 use super::problem::{self, ApiProblem, ProblemDocument};
 use crate::auth::Role;
 use crate::intake::IntakeError;
-use crate::telemetry::trace::TraceContext;
 use crate::store::{OrderRecord, StoreError};
+use crate::telemetry::trace::TraceContext;
 use crate::timeline::TimelineEvent;
 
 pub(super) fn store_failure(e: &StoreError) -> ApiProblem {

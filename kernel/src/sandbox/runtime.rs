@@ -169,33 +169,42 @@ impl PluginCall {
     pub async fn submit(&self, order: &PluginOrder) -> Result<Outcome, CallError> {
         self.check_input(order.payload.len())?;
         let wit_order = order.into();
-        let result = self
-            .call("submit", Some(order.id.clone()), move |plugin, store| {
+        self.call(
+            "submit",
+            Some(order.id.clone()),
+            move |plugin, store| {
                 Box::pin(async move { plugin.hub_plugin_handler().call_submit(store, &wit_order).await })
-            })
-            .await?;
-        self.answer(result.map(Outcome::from))
+            },
+            Outcome::from,
+        )
+        .await
     }
 
     pub async fn on_inbound(&self, message: &Inbound) -> Result<Vec<Feedback>, CallError> {
         self.check_input(message.body.len())?;
         let wit_message = message.into();
-        let result = self
-            .call("on-inbound", None, move |plugin, store| {
+        self.call(
+            "on-inbound",
+            None,
+            move |plugin, store| {
                 Box::pin(async move { plugin.hub_plugin_handler().call_on_inbound(store, &wit_message).await })
-            })
-            .await?;
-        self.answer(result.map(feedback_list))
+            },
+            feedback_list,
+        )
+        .await
     }
 
     pub async fn poll(&self, waiting: &[Waiting]) -> Result<Vec<Feedback>, CallError> {
         let wit_waiting: Vec<_> = waiting.iter().map(Into::into).collect();
-        let result = self
-            .call("poll", None, move |plugin, store| {
+        self.call(
+            "poll",
+            None,
+            move |plugin, store| {
                 Box::pin(async move { plugin.hub_plugin_handler().call_poll(store, &wit_waiting).await })
-            })
-            .await?;
-        self.answer(result.map(feedback_list))
+            },
+            feedback_list,
+        )
+        .await
     }
 
     /// The guest's answer as the kernel sees it: its own failure becomes
@@ -229,15 +238,28 @@ impl PluginCall {
 
     /// Instantiates a fresh instance under every limit, runs `work` on it
     /// and drops it. The wall-clock deadline covers the wait for a pool
-    /// slot, instantiation, guest code and host calls alike. Every call is
-    /// measured (time, fuel, result) in [`metrics::plugin_call`].
-    async fn call<T, F>(&self, function: &'static str, order_id: Option<String>, work: F) -> Result<T, CallError>
+    /// slot, instantiation, guest code and host calls alike. The guest's
+    /// answer becomes the kernel's type through `convert`, and every call is
+    /// measured (time, fuel, how it ended — the plugin's own failures
+    /// included) in [`metrics::plugin_call`].
+    async fn call<W, T, F, M>(
+        &self,
+        function: &'static str,
+        order_id: Option<String>,
+        work: F,
+        convert: M,
+    ) -> Result<T, CallError>
     where
-        F: for<'a> FnOnce(&'a Plugin, &'a mut Store<CallState>) -> CallFuture<'a, T>,
+        F: for<'a> FnOnce(&'a Plugin, &'a mut Store<CallState>) -> CallFuture<'a, Result<W, WitFailure>>,
+        M: FnOnce(W) -> T,
+        T: Serialize,
     {
         let started = Instant::now();
         let fuel = AtomicU64::new(0);
-        let result = self.call_bounded(order_id, &fuel, work).await;
+        let result = self
+            .call_bounded(order_id, &fuel, work)
+            .await
+            .and_then(|answer| self.answer(answer.map(convert)));
         let version = self.plugin.version().to_string();
         let outcome = match &result {
             Ok(_) => "ok",
@@ -271,11 +293,9 @@ impl PluginCall {
                 self.trace.map(|trace| trace.traceparent()),
             );
             let mut store = Store::new(self.engine.engine(), state);
-            store
-                .set_fuel(FUEL_METER)
-                .map_err(|error| CallError::Instantiate {
-                    message: format!("cannot meter fuel: {error:#}"),
-                })?;
+            store.set_fuel(FUEL_METER).map_err(|error| CallError::Instantiate {
+                message: format!("cannot meter fuel: {error:#}"),
+            })?;
             store.limiter(|state| &mut state.memory);
             store.set_epoch_deadline(1);
             store.epoch_deadline_callback(|mut context| {
@@ -294,7 +314,10 @@ impl PluginCall {
                 Err(error) => return Err(self.classify(&store, &error, true)),
             };
             let result = work(&plugin, &mut store).await;
-            fuel_used.store(FUEL_METER.saturating_sub(store.get_fuel().unwrap_or(FUEL_METER)), Ordering::Relaxed);
+            fuel_used.store(
+                FUEL_METER.saturating_sub(store.get_fuel().unwrap_or(FUEL_METER)),
+                Ordering::Relaxed,
+            );
             let dropped = store.data().dropped_log_lines;
             if dropped > 0 {
                 tracing::warn!(plugin = self.plugin.name(), target = %self.target.name, dropped, "plugin log lines over the per-call cap were dropped");

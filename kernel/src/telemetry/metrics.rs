@@ -83,7 +83,10 @@ fn describe() {
         "orderhub_dispatch_attempts_total",
         "Delivery attempts per target and outcome (accepted, submitted, rejected, retry, dead-letter, released)"
     );
-    describe_counter!("orderhub_dispatch_retries_total", "Attempts that ended in a scheduled retry");
+    describe_counter!(
+        "orderhub_dispatch_retries_total",
+        "Attempts that ended in a scheduled retry"
+    );
     describe_counter!("orderhub_dead_letters_total", "Jobs parked as dead letters");
     describe_histogram!(
         "orderhub_dispatch_attempt_duration_seconds",
@@ -95,8 +98,14 @@ fn describe() {
         Unit::Seconds,
         "From the order's acceptance into the outbox to the OPS's first answer being stored"
     );
-    describe_counter!("orderhub_breaker_opened_total", "Times a target's circuit breaker opened");
-    describe_gauge!("orderhub_queue_depth", "Outbox jobs per target and state (pending, leased)");
+    describe_counter!(
+        "orderhub_breaker_opened_total",
+        "Times a target's circuit breaker opened"
+    );
+    describe_gauge!(
+        "orderhub_queue_depth",
+        "Outbox jobs per target and state (pending, leased)"
+    );
     describe_gauge!("orderhub_dead_letters", "Dead letters waiting per target");
     describe_gauge!("orderhub_review_queue_depth", "Orders waiting for staff review");
     describe_gauge!("orderhub_dispatch_in_flight", "Jobs this node is delivering per target");
@@ -104,8 +113,14 @@ fn describe() {
         "orderhub_breaker_state",
         "Circuit breaker per target on this node: 0 closed, 1 half-open, 2 open"
     );
-    describe_counter!("orderhub_replies_total", "OPS answers after submit: applied or unmatched");
-    describe_counter!("orderhub_reply_deadline_misses_total", "Orders whose OPS answer did not arrive in time");
+    describe_counter!(
+        "orderhub_replies_total",
+        "OPS answers after submit: applied or unmatched"
+    );
+    describe_counter!(
+        "orderhub_reply_deadline_misses_total",
+        "Orders whose OPS answer did not arrive in time"
+    );
     describe_counter!("orderhub_polls_total", "Poll rounds through plugins");
     describe_counter!(
         "orderhub_plugin_calls_total",
@@ -129,7 +144,10 @@ fn describe() {
         Unit::Seconds,
         "One webhook delivery attempt"
     );
-    describe_counter!("orderhub_http_requests_total", "API requests per method, route and status");
+    describe_counter!(
+        "orderhub_http_requests_total",
+        "API requests per method, route and status"
+    );
     describe_histogram!(
         "orderhub_http_request_duration_seconds",
         Unit::Seconds,
@@ -173,8 +191,7 @@ pub fn intake_took(line: &str, took: Duration) {
 /// One delivery attempt ended with `outcome` after `took`.
 pub fn dispatch_attempt(target: &str, outcome: &'static str, took: Duration) {
     counter!("orderhub_dispatch_attempts_total", "target" => target.to_owned(), "outcome" => outcome).increment(1);
-    histogram!("orderhub_dispatch_attempt_duration_seconds", "target" => target.to_owned())
-        .record(took.as_secs_f64());
+    histogram!("orderhub_dispatch_attempt_duration_seconds", "target" => target.to_owned()).record(took.as_secs_f64());
     match outcome {
         "retry" => counter!("orderhub_dispatch_retries_total", "target" => target.to_owned()).increment(1),
         "dead-letter" => counter!("orderhub_dead_letters_total", "target" => target.to_owned()).increment(1),
@@ -205,7 +222,14 @@ pub fn poll_round(target: &str) {
 }
 
 /// One plugin call: which, how it ended (`ok` or the error kind), how long, how much fuel.
-pub fn plugin_call(plugin: &str, version: &str, function: &'static str, result: &'static str, took: Duration, fuel: u64) {
+pub fn plugin_call(
+    plugin: &str,
+    version: &str,
+    function: &'static str,
+    result: &'static str,
+    took: Duration,
+    fuel: u64,
+) {
     let labels = [
         ("plugin", plugin.to_owned()),
         ("version", version.to_owned()),

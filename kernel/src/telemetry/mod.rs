@@ -53,10 +53,13 @@ impl Telemetry {
 /// client runs on a thread of its own).
 pub fn init(format: LogFormat, config: &TelemetryConfig) -> Result<Telemetry, TelemetryError> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
-    let provider = config.otlp_traces_url().map(|url| otlp_provider(&url, config)).transpose()?;
-    let spans = provider.as_ref().map(|provider| {
-        tracing_opentelemetry::layer().with_tracer(provider.tracer("order-hub"))
-    });
+    let provider = config
+        .otlp_traces_url()
+        .map(|url| otlp_provider(&url, config))
+        .transpose()?;
+    let spans = provider
+        .as_ref()
+        .map(|provider| tracing_opentelemetry::layer().with_tracer(provider.tracer("order-hub")));
     let logs = tracing_subscriber::fmt::layer().with_target(false);
     let registry = tracing_subscriber::registry().with(filter).with(spans);
     let _already_set = match format {

@@ -77,7 +77,8 @@ impl TraceContext {
         let span_id = parts.next()?;
         let flags = parts.next()?;
         let rest = parts.next();
-        let lower_hex = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        let lower_hex =
+            |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         if !lower_hex(version, 2) || version == "ff" || (version == "00" && rest.is_some()) {
             return None;
         }

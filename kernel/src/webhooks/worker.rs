@@ -23,9 +23,9 @@ use tracing::Instrument;
 use super::delivery::{AttemptOutcome, RetrySchedule, Sender};
 use super::signing::SigningSecret;
 use super::{WebhookError, WebhookSettings};
-use crate::telemetry::metrics;
 use crate::config::WebhooksConfig;
 use crate::store::{DeliveryFinish, Finished, LeasedDelivery, Store, later};
+use crate::telemetry::metrics;
 
 /// How often previous secrets past their overlap are erased.
 const SECRET_SWEEP: Duration = Duration::from_secs(60);
