@@ -218,4 +218,6 @@ target = "freight-ops"
         plugin_line["fields"]["plugin"], "rest-json",
         "set by the host, not the plugin"
     );
+    let whole = log.join("\n");
+    assert!(!whole.contains(CUSTOMER_KEY), "an API key was logged");
 }
