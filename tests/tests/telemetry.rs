@@ -170,6 +170,7 @@ async fn metrics_after_a_small_run_show_what_happened() {
         delta("orderhub_dispatch_attempt_duration_seconds_count", &[target]),
         5.0
     );
+    assert_eq!(delta("orderhub_queued_to_delivered_seconds_count", &[target]), 4.0);
 
     // Plugin calls: five submits (one answered "unavailable"), each timed and metered.
     let submit = [("plugin", "rest-json"), ("function", "submit")];

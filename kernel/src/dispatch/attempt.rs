@@ -189,6 +189,7 @@ mod tests {
             attempt,
             round: 0,
             traceparent: None,
+            queued_at: "2026-12-01T00:00:00.000000Z".into(),
             lease_token: "token".into(),
         }
     }

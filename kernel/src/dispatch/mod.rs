@@ -367,6 +367,10 @@ impl Dispatcher {
             JobFinish::Release => "released",
         };
         metrics::dispatch_attempt(&job.target, outcome, started.elapsed());
+        if delivered && let Ok(queued) = chrono::DateTime::parse_from_rfc3339(&job.queued_at) {
+            let waited = chrono::Utc::now().signed_duration_since(queued);
+            metrics::queued_to_delivered(&job.target, waited.to_std().unwrap_or_default());
+        }
         match self.inner.store.finish_job(job, finish).await {
             Ok(true) => {
                 if delivered {

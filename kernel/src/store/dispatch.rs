@@ -48,6 +48,8 @@ pub struct LeasedJob {
     pub round: u32,
     /// The order's trace context, continued by this attempt.
     pub traceparent: Option<String>,
+    /// When the job was queued (stored time format).
+    pub queued_at: String,
     pub lease_token: String,
 }
 
@@ -169,7 +171,7 @@ impl Store {
              WHERE id IN (SELECT id FROM dispatch_jobs WHERE \
              ((state = 'pending' AND available_at <= $4) OR (state = 'leased' AND lease_until < $4)) \
              AND target IN ({}) ORDER BY available_at LIMIT $5{lock}) \
-             RETURNING id, order_id, target, line, attempts, replays, traceparent",
+             RETURNING id, order_id, target, line, attempts, replays, traceparent, created_at",
             targets.join(", ")
         );
         let (mut tx, _guard) = self.begin_write().await?;
@@ -194,6 +196,7 @@ impl Store {
                     attempt: count(row, "attempts")?,
                     round: count(row, "replays")?,
                     traceparent: row.try_get("traceparent")?,
+                    queued_at: row.try_get("created_at")?,
                     lease_token: token.clone(),
                 })
             })

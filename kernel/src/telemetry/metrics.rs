@@ -96,7 +96,7 @@ fn describe() {
     describe_histogram!(
         "orderhub_queued_to_delivered_seconds",
         Unit::Seconds,
-        "From the order's acceptance into the outbox to the OPS's first answer being stored"
+        "From the job's entry into the outbox to the OPS's answer to its delivering attempt (accepted, submitted or rejected)"
     );
     describe_counter!(
         "orderhub_breaker_opened_total",
