@@ -53,11 +53,11 @@ pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[index.min(sorted.len() - 1)]
 }
 
-/// `{count, p50_ms, p99_ms, max_ms}` of some latencies (sorted in place).
+/// `{count, p50_ms, p90_ms, p99_ms, max_ms}` of some latencies (sorted in place).
 pub fn summary_ms(samples: &mut [Duration]) -> Value {
     samples.sort();
     let ms = |p| percentile(samples, p).as_secs_f64() * 1e3;
-    json!({"count": samples.len(), "p50_ms": ms(0.5), "p99_ms": ms(0.99), "max_ms": ms(1.0)})
+    json!({"count": samples.len(), "p50_ms": ms(0.5), "p90_ms": ms(0.9), "p99_ms": ms(0.99), "max_ms": ms(1.0)})
 }
 
 /// Writes `value` (with the profile added) to `target/bench-results/<bench>.json`.
@@ -201,6 +201,32 @@ pub struct LoadRun {
 }
 
 impl LoadRun {
+    fn new(total: usize) -> LoadRun {
+        LoadRun {
+            sent: Vec::with_capacity(total),
+            failures: 0,
+            elapsed: Duration::ZERO,
+            cut_short: false,
+        }
+    }
+
+    fn finish(&mut self, started: Instant) {
+        self.failures = self.sent.iter().filter(|s| s.order_id.is_none()).count();
+        self.elapsed = started.elapsed();
+    }
+
+    /// Requests sent per second, first send to last send.
+    pub fn sent_per_second(&self) -> f64 {
+        let first = self.sent.iter().map(|s| s.at).min();
+        let last = self.sent.iter().map(|s| s.at).max();
+        match (first, last) {
+            (Some(first), Some(last)) if last > first => {
+                (self.sent.len() - 1) as f64 / last.duration_since(first).unwrap().as_secs_f64()
+            }
+            _ => 0.0,
+        }
+    }
+
     pub fn accepted(&self) -> usize {
         self.sent.len() - self.failures
     }
@@ -210,10 +236,59 @@ impl LoadRun {
     }
 }
 
+/// The requests of one load run: each order's URL and body, and the run's
+/// id, which makes every `Idempotency-Key` unique.
+struct Submissions {
+    bodies: Vec<(String, Vec<u8>)>,
+    run: String,
+}
+
+impl Submissions {
+    fn new(base: &str, orders: &[(String, Value)]) -> Arc<Submissions> {
+        Arc::new(Submissions {
+            bodies: orders
+                .iter()
+                .map(|(line, order)| (format!("{base}/v1/orders/{line}"), serde_json::to_vec(order).unwrap()))
+                .collect(),
+            run: uuid::Uuid::now_v7().simple().to_string(),
+        })
+    }
+
+    /// Posts order number `i` (round-robin over the bodies) as the demo
+    /// customer; a `Sent` without `order_id` is a failure.
+    async fn send(&self, client: &reqwest::Client, i: usize) -> Sent {
+        let (url, body) = &self.bodies[i % self.bodies.len()];
+        let at = SystemTime::now();
+        let t = Instant::now();
+        let response = client
+            .post(url)
+            .bearer_auth("demo-customer-acme")
+            .header("content-type", "application/json")
+            .header("idempotency-key", format!("bench-{}-{i}", self.run))
+            .body(body.clone())
+            .send()
+            .await;
+        let order_id = match response {
+            Ok(r) if r.status() == 202 => r
+                .json::<Value>()
+                .await
+                .ok()
+                .and_then(|v| v["order_id"].as_str().map(str::to_owned)),
+            _ => None,
+        };
+        Sent {
+            at,
+            latency: t.elapsed(),
+            order_id,
+        }
+    }
+}
+
 /// Submits `total` orders to the hub at `base` as the demo customer,
 /// round-robin over `orders` (`(line, JSON body)`), from `clients`
-/// keep-alive clients, each with a unique `Idempotency-Key`. No client
-/// starts a request after `within`. Loopback only: `base` is the caller's.
+/// keep-alive clients, each sending its next order as soon as the last
+/// is answered, each with a unique `Idempotency-Key`. No client starts a
+/// request after `within`. Loopback only: `base` is the caller's.
 pub async fn post_orders(
     base: &str,
     orders: &[(String, Value)],
@@ -221,23 +296,16 @@ pub async fn post_orders(
     clients: usize,
     within: Duration,
 ) -> LoadRun {
-    let run = uuid::Uuid::now_v7().simple().to_string();
-    let bodies: Arc<Vec<(String, Vec<u8>)>> = Arc::new(
-        orders
-            .iter()
-            .map(|(line, order)| (format!("{base}/v1/orders/{line}"), serde_json::to_vec(order).unwrap()))
-            .collect(),
-    );
+    let submissions = Submissions::new(base, orders);
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let deadline = started + within;
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..clients {
-        let (bodies, next, run) = (bodies.clone(), next.clone(), run.clone());
+        let (submissions, next) = (submissions.clone(), next.clone());
         workers.spawn(async move {
             let client = reqwest::Client::new();
             let mut sent = Vec::new();
-            let mut failures = 0usize;
             let mut cut_short = false;
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
@@ -248,49 +316,57 @@ pub async fn post_orders(
                     cut_short = true;
                     break;
                 }
-                let (url, body) = &bodies[i % bodies.len()];
-                let at = SystemTime::now();
-                let t = Instant::now();
-                let response = client
-                    .post(url)
-                    .bearer_auth("demo-customer-acme")
-                    .header("content-type", "application/json")
-                    .header("idempotency-key", format!("bench-{run}-{i}"))
-                    .body(body.clone())
-                    .send()
-                    .await;
-                let order_id = match response {
-                    Ok(r) if r.status() == 202 => r
-                        .json::<Value>()
-                        .await
-                        .ok()
-                        .and_then(|v| v["order_id"].as_str().map(str::to_owned)),
-                    _ => None,
-                };
-                if order_id.is_none() {
-                    failures += 1;
-                }
-                sent.push(Sent {
-                    at,
-                    latency: t.elapsed(),
-                    order_id,
-                });
+                sent.push(submissions.send(&client, i).await);
             }
-            (sent, failures, cut_short)
+            (sent, cut_short)
         });
     }
-    let mut run = LoadRun {
-        sent: Vec::with_capacity(total),
-        failures: 0,
-        elapsed: Duration::ZERO,
-        cut_short: false,
-    };
+    let mut run = LoadRun::new(total);
     while let Some(done) = workers.join_next().await {
-        let (sent, failures, cut_short) = done.unwrap();
+        let (sent, cut_short) = done.unwrap();
         run.sent.extend(sent);
-        run.failures += failures;
         run.cut_short |= cut_short;
     }
-    run.elapsed = started.elapsed();
+    run.finish(started);
+    run
+}
+
+/// Submits `total` orders like [`post_orders`], but on a fixed schedule:
+/// one request per tick of a `rate`-per-second `tokio::time::interval`,
+/// whether or not the earlier ones have been answered (an open loop, so a
+/// slow answer does not slow the load down), over one keep-alive client
+/// pool. A tick the sender missed is taken late and the next ones shifted
+/// (`MissedTickBehavior::Delay`), so the achieved rate — see
+/// [`LoadRun::sent_per_second`] — is at most `rate`. No request starts
+/// after `within`.
+pub async fn post_orders_paced(
+    base: &str,
+    orders: &[(String, Value)],
+    total: usize,
+    rate: f64,
+    within: Duration,
+) -> LoadRun {
+    let submissions = Submissions::new(base, orders);
+    let client = reqwest::Client::new();
+    let mut ticks = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let started = Instant::now();
+    let deadline = started + within;
+    let mut requests = tokio::task::JoinSet::new();
+    let mut run = LoadRun::new(total);
+    for i in 0..total {
+        ticks.tick().await;
+        if Instant::now() >= deadline {
+            run.cut_short = true;
+            break;
+        }
+        let (submissions, client) = (submissions.clone(), client.clone());
+        requests.spawn(async move { submissions.send(&client, i).await });
+    }
+    while let Some(sent) = requests.join_next().await {
+        run.sent.push(sent.unwrap());
+    }
+    run.sent.sort_by_key(|s| s.at);
+    run.finish(started);
     run
 }
