@@ -27,6 +27,7 @@ use base64::Engine as _;
 use serde::Serialize;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::config::HubConfig;
 use crate::plugins::PluginHost;
@@ -34,6 +35,7 @@ use crate::responses::ResponseFolder;
 use crate::sandbox::{Feedback, FeedbackStatus, Inbound, InboundSource, Money, Waiting};
 use crate::store::{LedgerEntry, ReplyUpdate, Store, StoreError, UnmatchedReply, now};
 use crate::telemetry::metrics;
+use crate::telemetry::trace::{self, TraceContext};
 use crate::timeline::{Actor, EventKind, NewEvent, OrderStatus};
 use crate::transports::{HandledAs, InboundHandler, Received};
 
@@ -174,6 +176,18 @@ impl Replies {
             report.unmatched += 1;
             return Ok(());
         };
+        // The OPS's answer is a span of the order's trace too: portal →
+        // intake → attempt → reply, one trace however late the answer comes.
+        let span = tracing::info_span!(
+            "reply",
+            order_id = %entry.order_id,
+            target,
+            source = source_name(raw.source),
+            trace_id = tracing::field::Empty,
+        );
+        let order_trace = self.store.order_traceparent(&entry.order_id).await?;
+        let trace = trace::join(&span, order_trace.as_deref().and_then(TraceContext::parse));
+        span.record("trace_id", trace.trace_id());
         let plan = plan(target, &feedback, raw.source, &entry);
         let applied = self
             .store
@@ -187,7 +201,9 @@ impl Replies {
                     events: std::slice::from_ref(&plan.event),
                 },
             )
+            .instrument(span.clone())
             .await?;
+        let _in_reply = span.enter();
         if applied {
             metrics::reply("applied");
             report.applied += 1;

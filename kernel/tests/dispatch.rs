@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use sqlx::Row;
+use support::eventually;
 use support::hub_process::{
     CUSTOMER_KEY, HubProcess, OPERATOR_KEY, PRINCIPALS, database, free_port, freight_order, fresh_database, temp_dir,
 };
@@ -122,24 +123,6 @@ async fn submit_surviving_restarts(
         }
         // the hub died under us: wait for the next one
         port.wait_for(|(g, _)| *g > generation).await.unwrap();
-    }
-}
-
-/// Re-checks `probe` every 50 ms until it yields `Some`; fails naming
-/// `what` (and the last value seen) after `limit`.
-async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut probe: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, String>>,
-{
-    let deadline = tokio::time::Instant::now() + limit;
-    let mut tick = tokio::time::interval(Duration::from_millis(50));
-    loop {
-        tick.tick().await;
-        match probe().await {
-            Ok(found) => return found,
-            Err(last) => assert!(tokio::time::Instant::now() < deadline, "{what} did not happen: {last}"),
-        }
     }
 }
 

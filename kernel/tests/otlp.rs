@@ -20,7 +20,7 @@ use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
 use prost::Message as _;
 use support::hub_process::{CUSTOMER_KEY, HubProcess, PRINCIPALS, free_port, freight_order, temp_dir};
 use support::ops::{Mode, Ops};
-use support::repo;
+use support::{eventually, repo};
 
 /// A span as the collector received it.
 #[derive(Debug, Clone)]
@@ -82,6 +82,8 @@ async fn spans_of_one_order_are_exported_as_one_linked_trace() {
     let ops = Ops::start().await;
     let dir = temp_dir("otlp");
     let config = dir.join("hub.toml");
+    let token_file = dir.join("callback-token");
+    std::fs::write(&token_file, "cb-otlp-token").unwrap();
     std::fs::write(
         &config,
         format!(
@@ -105,6 +107,7 @@ plugin = "rest-json"
 grants = ["http", "config", "log"]
 settings = {{ bookings_path = "bookings" }}
 http = {{ base_url = "{ops}", timeout_ms = 5000 }}
+callback_token = {{ file = "{token}" }}
 
 [[routes]]
 name = "all freight"
@@ -116,6 +119,7 @@ target = "freight-ops"
             plugins = repo().join("plugins/dist").display(),
             cache = dir.join("cache").display(),
             ops = ops.base_url(),
+            token = token_file.display(),
         ),
     )
     .unwrap();
@@ -144,6 +148,44 @@ target = "freight-ops"
     .await;
     let ops_traceparent = ops.with(|ledger| ledger.traceparents.clone());
     assert_eq!(ops_traceparent.len(), 1, "{ops_traceparent:?}");
+
+    // A second order the OPS answers later, by callback: the reply is a
+    // span of that order's trace, however late it comes.
+    ops.set_mode(Mode::Queue);
+    let late_trace = "0c0ffee0000000000000000000000001";
+    let response = hub
+        .client
+        .post(hub.url("/v1/orders/freight-booking"))
+        .bearer_auth(CUSTOMER_KEY)
+        .header("traceparent", format!("00-{late_trace}-2b3c4d5e6f708192-01"))
+        .json(&freight_order("OTLP-2"))
+        .send()
+        .await
+        .unwrap();
+    let late_intake = response.headers()["traceparent"].to_str().unwrap().to_owned();
+    let late_id = response.json::<serde_json::Value>().await.unwrap()["order_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    eventually("the late order submitted", Duration::from_secs(30), || async {
+        let (_, order) = hub.get(CUSTOMER_KEY, &format!("/v1/orders/{late_id}")).await;
+        if order["status"] == "submitted" {
+            Ok(())
+        } else {
+            Err(order.to_string())
+        }
+    })
+    .await;
+    let tracking = ops.with(|ledger| ledger.tracking.keys().next().cloned().unwrap());
+    let answer = hub
+        .client
+        .post(hub.url("/v1/callbacks/freight-ops"))
+        .bearer_auth("cb-otlp-token")
+        .json(&serde_json::json!({ "trackingId": tracking, "bookingNo": "FO-LATE", "status": "CONFIRMED" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 202);
     // The outcome is committed after the OPS answered; SIGTERM drains the
     // dispatcher and flushes the exporter before the process exits.
     assert!(hub.terminate().await.success());
@@ -183,6 +225,15 @@ target = "freight-ops"
             .iter()
             .any(|e| e.contains("was already booked as FO-EARLIER")),
         "the plugin's log line is an event of the attempt span: {deliver:#?}"
+    );
+    let reply = spans
+        .iter()
+        .find(|s| s.name == "reply" && s.trace_id == late_trace)
+        .unwrap_or_else(|| panic!("no reply span in the late order's trace: {spans:#?}"));
+    assert_eq!(
+        format!("00-{late_trace}-{}-01", reply.parent_span_id),
+        late_intake,
+        "the reply is a child of the late order's intake"
     );
 
     // The JSON log: every line is JSON; the plugin's line carries the

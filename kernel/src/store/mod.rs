@@ -343,6 +343,19 @@ impl Store {
         row.as_ref().map(order_from_row).transpose()
     }
 
+    /// The trace context stored with an order at intake (`None` for orders
+    /// from before traces were kept, or a missing order).
+    pub async fn order_traceparent(&self, order_id: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT traceparent FROM orders WHERE id = $1")
+            .bind(order_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(row) => row.try_get("traceparent")?,
+            None => None,
+        })
+    }
+
     pub async fn timeline(&self, order_id: &str) -> Result<Vec<TimelineEvent>, StoreError> {
         let sql = format!("SELECT {EVENT_COLUMNS} FROM order_events WHERE order_id = $1 ORDER BY seq");
         let rows = sqlx::query(&sql).bind(order_id).fetch_all(&self.pool).await?;
