@@ -52,6 +52,18 @@ pub struct Accepted {
     pub trace: Option<TraceContext>,
 }
 
+/// One order as a caller submitted it.
+#[derive(Debug)]
+pub struct Submission<'a> {
+    pub caller: &'a Principal,
+    pub line: &'a str,
+    /// The request body exactly as received, kept as the original submission.
+    pub body: &'a str,
+    /// `body`, parsed.
+    pub order: Value,
+    pub idempotency_key: Option<&'a str>,
+}
+
 /// The intake stage.
 #[derive(Debug, Clone)]
 pub struct Intake {
@@ -84,20 +96,16 @@ impl Intake {
         Ok(validate::check(&schema, order))
     }
 
-    /// Checks and stores one submission. `body` is the request body exactly
-    /// as received (kept as the original submission), `order` its parsed
-    /// form; `portal_trace` is the `traceparent` the portal sent (`None`:
-    /// a new trace). The intake's span is stored with the order so that
-    /// every later step continues the trace, and returned in [`Accepted`].
+    /// Checks and stores one submission. `portal_trace` is the
+    /// `traceparent` the portal sent (`None`: a new trace). The intake's
+    /// span is stored with the order so that every later step continues
+    /// the trace, and returned in [`Accepted`].
     pub async fn submit(
         &self,
-        caller: &Principal,
-        line: &str,
-        body: &str,
-        order: Value,
-        idempotency_key: Option<&str>,
+        submission: Submission<'_>,
         portal_trace: Option<TraceContext>,
     ) -> Result<Accepted, IntakeError> {
+        let line = submission.line;
         let span = tracing::info_span!(
             "intake",
             line,
@@ -107,25 +115,22 @@ impl Intake {
         let trace = trace::join(&span, portal_trace);
         span.record("trace_id", trace.trace_id());
         let started = Instant::now();
-        let result = self
-            .accept(caller, line, body, order, idempotency_key, trace)
-            .instrument(span)
-            .await;
-        if self.schemas.latest(line).is_some() {
+        let result = self.accept(submission, trace).instrument(span).await;
+        // only known lines become label values
+        if !matches!(result, Err(IntakeError::UnknownLine(_))) {
             metrics::intake_took(line, started.elapsed());
         }
         result
     }
 
-    async fn accept(
-        &self,
-        caller: &Principal,
-        line: &str,
-        body: &str,
-        order: Value,
-        idempotency_key: Option<&str>,
-        trace: TraceContext,
-    ) -> Result<Accepted, IntakeError> {
+    async fn accept(&self, submission: Submission<'_>, trace: TraceContext) -> Result<Accepted, IntakeError> {
+        let Submission {
+            caller,
+            line,
+            body,
+            order,
+            idempotency_key,
+        } = submission;
         let claim = idempotency_key
             .map(|key| {
                 let valid = !key.is_empty()

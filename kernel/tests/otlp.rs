@@ -18,7 +18,7 @@ use axum::http::StatusCode;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
 use prost::Message as _;
-use support::hub_process::{CUSTOMER_KEY, HubProcess, PRINCIPALS, free_port, freight_order, temp_dir};
+use support::hub_process::{CUSTOMER_KEY, HubProcess, PRINCIPALS, free_port, temp_dir};
 use support::ops::{Mode, Ops};
 use support::{eventually, repo};
 
@@ -131,17 +131,9 @@ target = "freight-ops"
 
     let portal_trace = "7e1f5c0a9b8d4e3f8a2b1c0d9e8f7a6b";
     let portal_span = "1a2b3c4d5e6f7081";
-    let response = hub
-        .client
-        .post(hub.url("/v1/orders/freight-booking"))
-        .bearer_auth(CUSTOMER_KEY)
-        .header("traceparent", format!("00-{portal_trace}-{portal_span}-01"))
-        .json(&freight_order("OTLP-1"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 202);
-    let answered = response.headers()["traceparent"].to_str().unwrap().to_owned();
+    let (_, answered) = hub
+        .submit_freight_traced("OTLP-1", &format!("00-{portal_trace}-{portal_span}-01"))
+        .await;
     ops.wait_until("one booking", Duration::from_secs(30), |ledger| {
         ledger.bookings.len() == 1
     })
@@ -153,20 +145,9 @@ target = "freight-ops"
     // span of that order's trace, however late it comes.
     ops.set_mode(Mode::Queue);
     let late_trace = "0c0ffee0000000000000000000000001";
-    let response = hub
-        .client
-        .post(hub.url("/v1/orders/freight-booking"))
-        .bearer_auth(CUSTOMER_KEY)
-        .header("traceparent", format!("00-{late_trace}-2b3c4d5e6f708192-01"))
-        .json(&freight_order("OTLP-2"))
-        .send()
-        .await
-        .unwrap();
-    let late_intake = response.headers()["traceparent"].to_str().unwrap().to_owned();
-    let late_id = response.json::<serde_json::Value>().await.unwrap()["order_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (late_id, late_intake) = hub
+        .submit_freight_traced("OTLP-2", &format!("00-{late_trace}-2b3c4d5e6f708192-01"))
+        .await;
     eventually("the late order submitted", Duration::from_secs(30), || async {
         let (_, order) = hub.get(CUSTOMER_KEY, &format!("/v1/orders/{late_id}")).await;
         if order["status"] == "submitted" {

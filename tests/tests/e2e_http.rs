@@ -163,22 +163,7 @@ async fn http_e2e_customs_wrong_wss_password_fails_without_retrying() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_e2e_freight_rest_down_then_up_books_once() {
     let ops = FreightRestOps::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
-    let target = format!(
-        r#"
-[targets.freight-ops]
-plugin = "rest-json"
-grants = ["http", "config", "log"]
-settings = {{ bookings_path = "bookings" }}
-retry = {{ max_attempts = 20, initial_backoff_ms = 100, max_backoff_ms = 300 }}
-http = {{ base_url = "{base}", allowed_paths = ["bookings", "bookings/*"], timeout_ms = 2000 }}
-
-[[routes]]
-name = "all freight"
-line = "freight-booking"
-target = "freight-ops"
-"#,
-        base = ops.base_url()
-    );
+    let target = ops.target_config("retry = { max_attempts = 20, initial_backoff_ms = 100, max_backoff_ms = 300 }");
     let hub = TestHub::start(&target).await;
     ops.set_down(true);
     let id = hub

@@ -22,22 +22,7 @@ const WITHIN: Duration = Duration::from_secs(30);
 const POLLS: usize = 4;
 
 fn target(ops: &FreightRestOps) -> String {
-    format!(
-        r#"
-[targets.freight-ops]
-plugin = "rest-json"
-grants = ["http", "config", "log"]
-settings = {{ bookings_path = "bookings" }}
-poll_interval_ms = 100
-http = {{ base_url = "{base}", allowed_paths = ["bookings", "bookings/*"], timeout_ms = 2000 }}
-
-[[routes]]
-name = "all freight"
-line = "freight-booking"
-target = "freight-ops"
-"#,
-        base = ops.base_url()
-    )
+    ops.target_config("poll_interval_ms = 100")
 }
 
 /// The events after the hand-over to the OPS: what its reports added.

@@ -19,23 +19,8 @@ const WITHIN: Duration = Duration::from_secs(30);
 const LINE: &str = "freight-booking";
 
 async fn freight_hub(ops: &FreightRestOps) -> TestHub {
-    TestHub::start(&format!(
-        r#"
-[targets.freight-ops]
-plugin = "rest-json"
-grants = ["http", "config", "log"]
-settings = {{ bookings_path = "bookings" }}
-retry = {{ max_attempts = 20, initial_backoff_ms = 100, max_backoff_ms = 300 }}
-http = {{ base_url = "{base}", allowed_paths = ["bookings", "bookings/*"], timeout_ms = 2000 }}
-
-[[routes]]
-name = "all freight"
-line = "{LINE}"
-target = "freight-ops"
-"#,
-        base = ops.base_url()
-    ))
-    .await
+    TestHub::start(&ops.target_config("retry = { max_attempts = 20, initial_backoff_ms = 100, max_backoff_ms = 300 }"))
+        .await
 }
 
 /// One scrape, parsed: every sample as (name, labels) → value.

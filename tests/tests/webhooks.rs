@@ -155,23 +155,8 @@ async fn receive(State(state): State<Arc<Mutex<ReceiverState>>>, headers: Header
 async fn hub_with(webhooks: &str) -> (TestHub, FreightRestOps) {
     let ops = FreightRestOps::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let config = format!(
-        r#"
-[webhooks]
-{webhooks}
-
-[targets.freight-ops]
-plugin = "rest-json"
-grants = ["http", "config", "log"]
-settings = {{ bookings_path = "bookings" }}
-retry = {{ max_attempts = 5, initial_backoff_ms = 100, max_backoff_ms = 300 }}
-http = {{ base_url = "{base}", allowed_paths = ["bookings", "bookings/*"], timeout_ms = 2000 }}
-
-[[routes]]
-name = "all freight"
-line = "freight-booking"
-target = "freight-ops"
-"#,
-        base = ops.base_url()
+        "[webhooks]\n{webhooks}\n{}",
+        ops.target_config("retry = { max_attempts = 5, initial_backoff_ms = 100, max_backoff_ms = 300 }")
     );
     (TestHub::start(&config).await, ops)
 }

@@ -11,7 +11,7 @@ use super::extract::{Caller, JsonBody};
 use super::openapi;
 use super::problem::{self, ApiProblem, ProblemDocument};
 use crate::auth::Role;
-use crate::intake::IntakeError;
+use crate::intake::{IntakeError, Submission};
 use crate::store::{OrderRecord, StoreError};
 use crate::telemetry::trace::TraceContext;
 use crate::timeline::TimelineEvent;
@@ -97,7 +97,16 @@ pub async fn submit(
         .and_then(TraceContext::parse);
     let accepted = state
         .intake
-        .submit(&caller, &line, &body.text, body.value, key, portal_trace)
+        .submit(
+            Submission {
+                caller: &caller,
+                line: &line,
+                body: &body.text,
+                order: body.value,
+                idempotency_key: key,
+            },
+            portal_trace,
+        )
         .await
         .map_err(|e| match e {
             IntakeError::UnknownLine(line) => unknown_line(&line),

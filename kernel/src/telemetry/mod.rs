@@ -53,9 +53,10 @@ impl Telemetry {
 /// client runs on a thread of its own).
 pub fn init(format: LogFormat, config: &TelemetryConfig) -> Result<Telemetry, TelemetryError> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
-    let provider = config
-        .otlp_traces_url()
-        .map(|url| otlp_provider(&url, config))
+    let traces_url = config.otlp_traces_url();
+    let provider = traces_url
+        .as_deref()
+        .map(|url| otlp_provider(url, config))
         .transpose()?;
     let spans = provider
         .as_ref()
@@ -66,7 +67,7 @@ pub fn init(format: LogFormat, config: &TelemetryConfig) -> Result<Telemetry, Te
         LogFormat::Text => registry.with(logs).try_init(),
         LogFormat::Json => registry.with(logs.json()).try_init(),
     };
-    if let Some(url) = config.otlp_traces_url() {
+    if let Some(url) = traces_url {
         tracing::info!(endpoint = %url, service = %config.service_name, "exporting spans over OTLP/HTTP");
     }
     Ok(Telemetry { provider })

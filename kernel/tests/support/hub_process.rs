@@ -151,6 +151,25 @@ impl HubProcess {
         body["order_id"].as_str().unwrap().to_owned()
     }
 
+    /// Submits [`freight_order`]`(reference)` as the demo customer within the
+    /// portal's trace `traceparent`; returns the order id and the
+    /// `traceparent` the hub answered with (its intake span).
+    pub async fn submit_freight_traced(&self, reference: &str, traceparent: &str) -> (String, String) {
+        let response = self
+            .client
+            .post(self.url("/v1/orders/freight-booking"))
+            .bearer_auth(CUSTOMER_KEY)
+            .header("traceparent", traceparent)
+            .json(&freight_order(reference))
+            .send()
+            .await
+            .unwrap();
+        let answered = response.headers()["traceparent"].to_str().unwrap().to_owned();
+        let (status, body) = read(response).await;
+        assert_eq!(status, 202, "{body}");
+        (body["order_id"].as_str().unwrap().to_owned(), answered)
+    }
+
     pub async fn post(&self, key: &str, path: &str, body: &Value) -> (u16, Value) {
         let response = self
             .client

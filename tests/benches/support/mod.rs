@@ -147,7 +147,9 @@ impl HubProcess {
         }
     }
 
-    /// Waits until `/readyz` answers 200 (asking every 5 ms); returns the
+    /// Waits until `/readyz` answers 200 (asking every 5 ms: the measured
+    /// event *is* the first 200, and the bench runs the hub with `warn`
+    /// logs, so there is no ready line to await); returns the
     /// time since the process was spawned. Panics with the hub's log if it
     /// exits or is not ready `within`.
     pub async fn wait_ready(&mut self, within: Duration) -> Duration {

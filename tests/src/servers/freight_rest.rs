@@ -93,6 +93,29 @@ impl FreightRestOps {
         self.address
     }
 
+    /// Hub configuration (TOML) for a `freight-ops` target served by the
+    /// reference `rest-json` plugin against this OPS, and the route of every
+    /// freight booking to it; `extra` adds settings to the target table
+    /// (`retry = {…}`, `poll_interval_ms = …`).
+    pub fn target_config(&self, extra: &str) -> String {
+        format!(
+            r#"
+[targets.freight-ops]
+plugin = "rest-json"
+grants = ["http", "config", "log"]
+settings = {{ bookings_path = "bookings" }}
+http = {{ base_url = "{base}", allowed_paths = ["bookings", "bookings/*"], timeout_ms = 2000 }}
+{extra}
+
+[[routes]]
+name = "all freight"
+line = "freight-booking"
+target = "freight-ops"
+"#,
+            base = self.base_url()
+        )
+    }
+
     /// Answer 503 with `Retry-After: 1` (true) or book again (false).
     pub fn set_down(&self, down: bool) {
         self.shared.down.store(down, Ordering::SeqCst);
