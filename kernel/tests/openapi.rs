@@ -25,6 +25,7 @@ use tokio::sync::oneshot;
 /// Every route the API serves (method, path as the document spells it):
 /// the route table of `api/mod.rs`.
 const SERVED: &[(&str, &str)] = &[
+    ("GET", "/v1/me"),
     ("POST", "/v1/orders/{line_or_id}"),
     ("GET", "/v1/orders/{line_or_id}"),
     ("GET", "/v1/orders"),

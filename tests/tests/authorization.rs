@@ -107,6 +107,7 @@ fn matrix() -> Vec<Row> {
         row("GET", "/readyz", "/readyz", None, Rule::Public),
         row("GET", "/metrics", "/metrics", None, Rule::Operator),
         row("GET", "/v1/openapi.json", "/v1/openapi.json", None, Rule::Public),
+        row("GET", "/v1/me", "/v1/me", None, Rule::AnyKey),
         row("GET", "/v1/business-lines", "/v1/business-lines", None, Rule::AnyKey),
         row(
             "GET",

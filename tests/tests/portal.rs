@@ -349,6 +349,41 @@ both_backends!(
     }
 );
 
+both_backends!(me_names_the_caller_and_what_it_may_do, |backend: Backend| async move {
+    let hub = TestHub::start(backend).await;
+    let (status, acme) = hub.get(ACME, "/v1/me").await;
+    assert_eq!(status, 200, "{acme:#}");
+    assert_eq!(
+        acme,
+        json!({"id": "acme-portal", "role": "customer", "tenant": "acme",
+            "may": {"submit": true, "review": false, "operate": false}})
+    );
+    let (status, operator) = hub.get(OPERATOR, "/v1/me").await;
+    assert_eq!(status, 200, "{operator:#}");
+    assert_eq!(
+        operator,
+        json!({"id": "operator-wang", "role": "operator", "tenant": null,
+            "may": {"submit": true, "review": true, "operate": true}})
+    );
+    let (_, reviewer) = hub.get(REVIEWER, "/v1/me").await;
+    assert_eq!(
+        reviewer["may"],
+        json!({"submit": true, "review": true, "operate": false})
+    );
+    let (_, globex) = hub.get(GLOBEX, "/v1/me").await;
+    assert_eq!(globex["tenant"], "globex");
+    // No key and an unknown key: the uniform 401 of every other endpoint.
+    let anonymous = hub.client.get(hub.url("/v1/me")).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+    assert_eq!(anonymous.headers()["www-authenticate"], "Bearer");
+    let (_, anonymous) = common::read(anonymous).await;
+    let (status, unknown) = hub.get("ohk_nobody", "/v1/me").await;
+    assert_eq!(status, 401);
+    assert_eq!(unknown, anonymous, "no key and a wrong key read alike");
+    assert_eq!(unknown["type"], "https://order-hub.dev/problems/unauthorized");
+    hub.stop().await;
+});
+
 both_backends!(stored_api_keys_work_until_revoked, |backend: Backend| async move {
     let hub = TestHub::start(backend).await;
     let key = auth::generate_api_key().unwrap();
@@ -370,6 +405,12 @@ both_backends!(stored_api_keys_work_until_revoked, |backend: Backend| async move
         )
         .await
         .unwrap();
+    let (status, me) = hub.get(&key, "/v1/me").await;
+    assert_eq!(status, 200, "{me:#}");
+    assert_eq!(
+        (&me["id"], &me["role"], &me["tenant"]),
+        (&json!("initech-portal"), &json!("customer"), &json!("initech"))
+    );
     let id = submit(&hub, &key, "freight-booking", &freight("INI-1")).await;
     let (_, order) = hub.get(&key, &format!("/v1/orders/{id}")).await;
     assert_eq!(order["timeline"][0]["actor"]["id"], "initech-portal");
@@ -394,6 +435,7 @@ both_backends!(stored_api_keys_work_until_revoked, |backend: Backend| async move
         401,
         "revoked at once"
     );
+    assert_eq!(hub.get(&key, "/v1/me").await.0, 401, "a revoked key is nobody");
 
     let audit = hub
         .store

@@ -6,6 +6,7 @@
 //!
 //! | method | path | who |
 //! |---|---|---|
+//! | GET | `/v1/me` | any caller |
 //! | POST | `/v1/orders/{line}` | any caller |
 //! | GET | `/v1/orders/{id}` | the order's tenant, staff |
 //! | GET | `/v1/orders` | customers: own tenant; staff: all (`?tenant=`) |
@@ -48,6 +49,7 @@ mod cursor;
 mod dispatch;
 mod extract;
 mod lines;
+mod me;
 mod openapi;
 mod orders;
 mod plugins;
@@ -160,6 +162,8 @@ impl AppState {
 /// name the same path, parameter names included.
 fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        // the caller
+        .routes(routes!(me::me))
         // orders
         .routes(routes!(orders::submit, orders::get))
         .routes(routes!(query::list))

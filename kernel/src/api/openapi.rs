@@ -42,6 +42,7 @@ use super::problem::{
             kind of problem; invalid orders list every field-level problem with its JSON Pointer."
     ),
     tags(
+        (name = "session", description = "Who the caller is: principal, role, tenant and what the role may do (for consoles and portals)."),
         (name = "orders", description = "Submit an order to a business line, dry-run it, read it back with its timeline."),
         (name = "review", description = "The review queue: orders with problems staff may fix (reviewer, operator, admin)."),
         (name = "plugins", description = "Installed OPS plugins: rescan, activate a version, roll back (operator, admin)."),
