@@ -77,6 +77,25 @@ pub struct HubConfig {
     /// Trace export (OTLP).
     #[serde(default)]
     pub telemetry: TelemetryConfig,
+    /// The web console at `/`.
+    #[serde(default)]
+    pub console: ConsoleConfig,
+}
+
+/// `[console]`: the web console (static files embedded in the binary,
+/// served at `/` and `/assets/…`; see `api/console.rs`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleConfig {
+    /// `false`: no console on this node; `/` is the API's usual 404. The
+    /// API itself is unaffected.
+    pub enabled: bool,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        ConsoleConfig { enabled: true }
+    }
 }
 
 /// `[telemetry]`: where spans are exported (logs and `/metrics` need no
@@ -743,6 +762,17 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("retries"), "{err}");
+    }
+
+    #[test]
+    fn console_is_on_unless_switched_off() {
+        assert!(HubConfig::parse("", "hub.toml").unwrap().console.enabled);
+        let off = HubConfig::parse("[console]\nenabled = false\n", "hub.toml").unwrap();
+        assert!(!off.console.enabled);
+        let err = HubConfig::parse("[console]\nenable = false\n", "hub.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("enable"), "{err}");
     }
 
     #[test]

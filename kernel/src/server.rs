@@ -82,7 +82,8 @@ pub async fn run(
         .with_plugins(plugins)
         .with_dispatch(dispatcher.clone(), replies.clone())
         .with_webhooks(webhook_settings)
-        .with_metrics(crate::telemetry::metrics::install());
+        .with_metrics(crate::telemetry::metrics::install())
+        .with_console(config.console.enabled);
     if !config.routes.is_empty() {
         state = state.with_routes(Arc::new(config.router()?));
     }

@@ -6,7 +6,8 @@
 //! what the server does.
 //!
 //! **Adding an endpoint**: annotate the handler, register it in
-//! `api::routes()`, and add its method and path to [`SERVED`].
+//! `api::routes()`, and add its method and path to [`SERVED`]. (The web
+//! console's files are served too but are no endpoint: [`NOT_API`].)
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is a panic
 
@@ -63,6 +64,12 @@ const SERVED: &[(&str, &str)] = &[
     ("GET", "/metrics"),
     ("GET", "/v1/openapi.json"),
 ];
+
+/// What the hub serves besides the API: the web console's static files
+/// (`api/console.rs`). They are not the API, so the document leaves them
+/// out on purpose and [`SERVED`] does not list them;
+/// `console_files_are_served_but_not_documented` holds both to that.
+const NOT_API: &[(&str, &str)] = &[("GET", "/"), ("GET", "/assets/{*path}")];
 
 /// Paths anyone may call without credentials.
 const PUBLIC: &[&str] = &["/healthz", "/readyz", "/v1/openapi.json"];
@@ -363,6 +370,29 @@ async fn every_reference_resolves() {
             .strip_prefix('#')
             .unwrap_or_else(|| panic!("non-local $ref {reference}"));
         assert!(document.pointer(pointer).is_some(), "dangling $ref {reference}");
+    }
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_files_are_served_but_not_documented() {
+    let hub = Hub::start().await;
+    let document = hub.document().await;
+    let paths = document["paths"].as_object().unwrap();
+    for (method, route) in NOT_API {
+        let template_start = route.split('{').next().unwrap_or(route);
+        assert!(
+            !paths
+                .keys()
+                .any(|p| p == route || (template_start.len() > 1 && p.starts_with(template_start))),
+            "{method} {route} is the console, not the API: it must not be in the document"
+        );
+        assert!(!SERVED.iter().any(|(_, served)| served == route), "{route} in SERVED");
+        let (status, body) = hub.call(method, &fill(&route.replace("{*", "{"))).await;
+        assert!(
+            !is_fallback(status, &body),
+            "{method} {route} is not served: {status} {body}"
+        );
     }
     hub.stop().await;
 }

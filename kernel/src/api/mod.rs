@@ -32,6 +32,7 @@
 //! | GET | `/healthz`, `/readyz` | anyone |
 //! | GET | `/metrics` (Prometheus) | operator, admin |
 //! | GET | `/v1/openapi.json` | anyone |
+//! | GET | `/`, `/assets/{*path}` | anyone: the web console's static files (`console.rs`; not part of the API or its document; `[console] enabled = false` removes them) |
 //!
 //! (`/v1/orders/{line}` and `/v1/orders/{id}` are one path, `/v1/orders/{line_or_id}`:
 //! POST takes a business line, GET an order id.)
@@ -45,6 +46,7 @@
 //! above, and the route to `SERVED` in `kernel/tests/openapi.rs`.
 
 mod audit;
+mod console;
 mod cursor;
 mod dispatch;
 mod extract;
@@ -105,6 +107,8 @@ pub struct AppState {
     pub webhooks: WebhookSettings,
     /// The Prometheus recorder `/metrics` renders; `None`: not recorded here.
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    /// Serve the web console at `/` (`[console] enabled`).
+    pub console: bool,
 }
 
 impl AppState {
@@ -122,6 +126,7 @@ impl AppState {
             streams_stop: tokio_util::sync::CancellationToken::new(),
             webhooks: WebhookSettings::default(),
             metrics: None,
+            console: true,
         }
     }
 
@@ -150,6 +155,12 @@ impl AppState {
 
     pub fn with_metrics(mut self, metrics: Option<metrics_exporter_prometheus::PrometheusHandle>) -> Self {
         self.metrics = metrics;
+        self
+    }
+
+    /// Whether `/` and `/assets/…` serve the web console (on by default).
+    pub fn with_console(mut self, enabled: bool) -> Self {
+        self.console = enabled;
         self
     }
 }
@@ -213,7 +224,10 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 pub fn router(state: AppState) -> Router {
     let max_body_bytes = state.max_body_bytes;
-    let (routes, _document) = routes().split_for_parts();
+    let (mut routes, _document) = routes().split_for_parts();
+    if state.console {
+        routes = routes.merge(console::routes());
+    }
     routes
         .fallback(|| async { ApiProblem::not_found("no such endpoint; see /v1/business-lines and the README") })
         .method_not_allowed_fallback(|| async {
@@ -226,8 +240,23 @@ pub fn router(state: AppState) -> Router {
         })
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .route_layer(axum::middleware::from_fn(telemetry::measure))
+        .layer(axum::middleware::map_response(no_sniffing_no_framing))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Every answer, API or not: browsers must not guess a media type other
+/// than the one declared (a JSON body read as HTML), nor show the hub in a
+/// frame. The console's own routes add the rest of their header set.
+async fn no_sniffing_no_framing(mut response: axum::response::Response) -> axum::response::Response {
+    let headers = response.headers_mut();
+    headers
+        .entry(axum::http::header::X_CONTENT_TYPE_OPTIONS)
+        .or_insert(axum::http::HeaderValue::from_static("nosniff"));
+    headers
+        .entry(axum::http::header::X_FRAME_OPTIONS)
+        .or_insert(axum::http::HeaderValue::from_static("DENY"));
+    response
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then lets
