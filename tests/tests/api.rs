@@ -388,6 +388,29 @@ both_backends!(customers_see_only_their_own_orders, |backend: Backend| async mov
     hub.stop().await;
 });
 
+/// Schema nodes whose `title` or `description` has no `x-hub-i18n.zh`
+/// counterpart (the console's Chinese labels), the root included.
+fn untranslated_nodes(node: &Value, pointer: &str, out: &mut Vec<String>) {
+    let Some(object) = node.as_object() else { return };
+    for text in ["title", "description"] {
+        let zh = &node["x-hub-i18n"]["zh"][text];
+        if object.contains_key(text) && zh.as_str().is_none_or(|t| t.trim().is_empty()) {
+            out.push(format!("{pointer}/{text}"));
+        }
+    }
+    for (keyword, value) in object {
+        match keyword.as_str() {
+            "properties" | "$defs" => {
+                for (name, child) in value.as_object().into_iter().flatten() {
+                    untranslated_nodes(child, &format!("{pointer}/{keyword}/{name}"), out);
+                }
+            }
+            "items" => untranslated_nodes(value, &format!("{pointer}/items"), out),
+            _ => {}
+        }
+    }
+}
+
 both_backends!(portal_reads_lines_schemas_and_dry_runs, |backend: Backend| async move {
     let hub = TestHub::start(backend).await;
     let (status, lines) = hub.get(ACME, "/v1/business-lines").await;
@@ -409,6 +432,9 @@ both_backends!(portal_reads_lines_schemas_and_dry_runs, |backend: Backend| async
         let (status, schema) = hub.get(ACME, &format!("/v1/business-lines/{line}/schema")).await;
         assert_eq!(status, 200);
         assert_eq!(schema["x-hub-line"], line);
+        let mut untranslated = Vec::new();
+        untranslated_nodes(&schema, "", &mut untranslated);
+        assert!(untranslated.is_empty(), "{line}: no Chinese text at {untranslated:?}");
     }
     assert_eq!(hub.get(ACME, "/v1/business-lines/nope/schema").await.0, 404);
     for outcome in ["valid", "needs-review", "invalid"] {

@@ -307,6 +307,66 @@ mod tests {
     }
 
     #[test]
+    fn accepts_translations_and_ignores_them() {
+        let translated = rules(json!({
+            "title": "Booking", "x-hub-i18n": {"zh": {"title": "订舱", "description": "海运或空运订舱"}},
+            "type": "object",
+            "properties": {
+                "port": {"title": "Port", "type": "string", "x-hub-code": "unlocode",
+                    "x-hub-i18n": {"zh": {"title": "港口"}, "zh-Hant": {"title": "港口"}, "pt-BR": {"description": "Porto"}}},
+                "lines": {"type": "array", "items": {"$ref": "#/$defs/line"}}
+            },
+            "$defs": {"line": {"type": "object", "properties": {
+                "name": {"type": "string", "x-hub-text": ["trim"], "x-hub-i18n": {"zh": {}}}
+            }}}
+        }));
+        let out = normalize(&translated, json!({"port": "cn sha", "lines": [{"name": " 茶 "}]}));
+        assert_eq!(out.problems, vec![]);
+        assert_eq!(out.order, json!({"port": "CNSHA", "lines": [{"name": "茶"}]}));
+        // A node with only a translation has no normalization rules.
+        let plain = rules(json!({"properties": {"a": {"x-hub-i18n": {"zh": {"title": "甲"}}}}}));
+        assert_eq!(plain.rules_at("/properties/a"), None);
+    }
+
+    #[test]
+    fn refuses_bad_translations_with_their_pointers() {
+        let errors = NormalizationRules::from_schema(&json!({
+            "x-hub-i18n": {"ZH": {"title": "订舱"}},
+            "properties": {
+                "a": {"x-hub-i18n": {"zh": {"titel": "甲"}}},
+                "b": {"x-hub-i18n": {"zh": {"title": 1, "description": ["乙"]}}},
+                "c": {"x-hub-i18n": "丙"},
+                "d": {"x-hub-i18n": {"zh": "丁"}},
+                "e": {"x-hub-i18n": {"chinese": {"title": "戊"}, "zh_CN": {}, "z": {}}}
+            },
+            "$defs": {"x": {"properties": {"f": {"x-hub-i18n": {"en-": {"title": "f"}}}}}}
+        }))
+        .unwrap_err();
+        let mut pointers: Vec<_> = errors.iter().map(|e| e.pointer.as_str()).collect();
+        pointers.sort_unstable();
+        assert_eq!(
+            pointers,
+            [
+                "/$defs/x/properties/f/x-hub-i18n/en-",
+                "/properties/a/x-hub-i18n/zh/titel",
+                "/properties/b/x-hub-i18n/zh/description",
+                "/properties/b/x-hub-i18n/zh/title",
+                "/properties/c/x-hub-i18n",
+                "/properties/d/x-hub-i18n/zh",
+                "/properties/e/x-hub-i18n/chinese",
+                "/properties/e/x-hub-i18n/z",
+                "/properties/e/x-hub-i18n/zh_CN",
+                "/x-hub-i18n/ZH",
+            ],
+            "{errors:?}"
+        );
+        let reason = |pointer: &str| errors.iter().find(|e| e.pointer == pointer).unwrap().reason.clone();
+        assert!(reason("/x-hub-i18n/ZH").contains("language tag"));
+        assert!(reason("/properties/a/x-hub-i18n/zh/titel").contains("unknown key 'titel'"));
+        assert!(reason("/properties/b/x-hub-i18n/zh/title").contains("must be a string"));
+    }
+
+    #[test]
     fn refuses_unknown_and_bad_keywords() {
         let errors = NormalizationRules::from_schema(&json!({
             "properties": {

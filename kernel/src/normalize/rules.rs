@@ -25,7 +25,8 @@ pub struct RuleError {
 }
 
 pub const ROOT_KEYWORDS: [&str; 3] = ["x-hub-line", "x-hub-version", "x-hub-timezone"];
-pub const NODE_KEYWORDS: [&str; 9] = [
+pub const NODE_KEYWORDS: [&str; 10] = [
+    "x-hub-i18n",
     "x-hub-aliases",
     "x-hub-text",
     "x-hub-synonyms",
@@ -336,6 +337,11 @@ fn parse_node(object: &Map<String, Value>, pointer: &str, is_root: bool) -> Resu
     let mut value_keywords = Vec::new();
     for (keyword, value) in object.iter().filter(|(k, _)| k.starts_with("x-hub-")) {
         let at = pointer_push(pointer, keyword);
+        if keyword == I18N {
+            // Text for people (the console's labels), nothing to normalize.
+            check_i18n(value, &at, &mut errors);
+            continue;
+        }
         let mut fail = |reason: String| {
             errors.push(RuleError {
                 pointer: at.clone(),
@@ -431,6 +437,56 @@ fn parse_node(object: &Map<String, Value>, pointer: &str, is_root: bool) -> Resu
         return Err(errors);
     }
     Ok(has_rules.then_some(rules))
+}
+
+/// Translations of a node's `title` and `description`:
+/// `{"zh": {"title": "…", "description": "…"}}`. Checked here like every
+/// keyword; normalization and validation ignore it.
+const I18N: &str = "x-hub-i18n";
+
+/// The translatable annotations of a schema node.
+const I18N_KEYS: [&str; 2] = ["title", "description"];
+
+/// A BCP 47-ish language tag: `zh`, `zh-Hans`, `pt-BR`, `de-CH-1996`.
+fn is_language_tag(tag: &str) -> bool {
+    let mut subtags = tag.split('-');
+    let primary = subtags.next().unwrap_or_default();
+    (2..=3).contains(&primary.len())
+        && primary.bytes().all(|b| b.is_ascii_lowercase())
+        && subtags.all(|s| (2..=8).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
+/// Every mistake in an `x-hub-i18n` value at `at`, each at its own pointer.
+fn check_i18n(value: &Value, at: &str, errors: &mut Vec<RuleError>) {
+    let mut fail = |pointer: String, reason: String| errors.push(RuleError { pointer, reason });
+    let Some(languages) = value.as_object() else {
+        fail(
+            at.to_owned(),
+            "expected an object of language tags, e.g. {\"zh\": {\"title\": \"…\"}}".into(),
+        );
+        return;
+    };
+    for (tag, texts) in languages {
+        let at_tag = pointer_push(at, tag);
+        if !is_language_tag(tag) {
+            fail(
+                at_tag.clone(),
+                format!("'{tag}' is not a language tag (lower-case language, e.g. zh, zh-Hans, pt-BR)"),
+            );
+        }
+        let Some(texts) = texts.as_object() else {
+            fail(at_tag, "expected an object with title and/or description".into());
+            continue;
+        };
+        for (key, text) in texts {
+            let at_key = pointer_push(&at_tag, key);
+            if !I18N_KEYS.contains(&key.as_str()) {
+                fail(at_key, format!("unknown key '{key}' (known: {})", I18N_KEYS.join(", ")));
+            } else if !text.is_string() {
+                fail(at_key, format!("'{key}' must be a string"));
+            }
+        }
+    }
 }
 
 fn strings(value: &Value) -> Result<Vec<String>, String> {
