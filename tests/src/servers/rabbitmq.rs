@@ -156,6 +156,13 @@ impl Inbox {
     pub fn try_next(&mut self) -> Option<Got> {
         self.receiver.try_recv().ok()
     }
+
+    /// The next message, however long it takes; `None` once the consumer
+    /// is gone. A broken connection does not always end the consumer: check
+    /// [`Peer::is_connected`] while waiting.
+    pub async fn next(&mut self) -> Option<Got> {
+        self.receiver.recv().await
+    }
 }
 
 impl Peer {
@@ -169,6 +176,11 @@ impl Peer {
             .await
             .context("test peer: confirm mode")?;
         Ok(Peer { connection, channel })
+    }
+
+    /// Whether the connection to the broker is still up.
+    pub fn is_connected(&self) -> bool {
+        self.connection.status().connected()
     }
 
     /// A durable queue that the broker deletes by itself a minute after it

@@ -15,8 +15,8 @@
 //! ([`SshServer::restart_with_new_host_key`]). The daemon is killed and
 //! the temporary directory removed on drop.
 //!
-//! Requirements: `/usr/sbin/sshd` and `ssh-keygen` (Debian/Ubuntu:
-//! `apt-get install -y openssh-server`).
+//! Requirements: `/usr/sbin/sshd` (or the daemon named by `HUB_TEST_SSHD`)
+//! and `ssh-keygen` (Debian/Ubuntu: `apt-get install -y openssh-server`).
 
 use std::fs;
 use std::io::Read;
@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
 
+/// Where OpenSSH's daemon is unless `HUB_TEST_SSHD` names another path.
 const SSHD: &str = "/usr/sbin/sshd";
 /// How long the daemon may take to listen after being started.
 const START_DEADLINE: Duration = Duration::from_secs(15);
@@ -53,10 +54,12 @@ impl SshServer {
     /// Generates keys, writes the configuration and starts `sshd` on a free
     /// port; returns once the port answers with an SSH banner.
     pub fn start() -> anyhow::Result<SshServer> {
-        if !Path::new(SSHD).is_file() {
+        let sshd = sshd_path();
+        if !sshd.is_file() {
             bail!(
-                "{SSHD} is missing: the SFTP tests run a real OpenSSH server; \
-                 install it with `apt-get install -y openssh-server`"
+                "{} is missing: the SFTP tests run a real OpenSSH server; \
+                 install it with `apt-get install -y openssh-server`",
+                sshd.display()
             );
         }
         let directory = std::env::temp_dir().join(format!("hub-sshd-{}", uuid::Uuid::now_v7().simple()));
@@ -106,8 +109,12 @@ impl SshServer {
         client_key: &Path,
         data_directory: &Path,
     ) -> anyhow::Result<SshServer> {
-        if !Path::new(SSHD).is_file() {
-            bail!("{SSHD} is missing: install it with `apt-get install -y openssh-server`");
+        let sshd = sshd_path();
+        if !sshd.is_file() {
+            bail!(
+                "{} is missing: install it with `apt-get install -y openssh-server`",
+                sshd.display()
+            );
         }
         let directory = std::env::temp_dir().join(format!("hub-sshd-{}", uuid::Uuid::now_v7().simple()));
         fs::create_dir_all(&directory).with_context(|| format!("creating {}", directory.display()))?;
@@ -290,7 +297,8 @@ impl SshServer {
         let config = self.directory.join("sshd_config");
         fs::write(&config, self.config()).context("writing sshd_config")?;
         let log = fs::File::create(self.directory.join("sshd.log")).context("creating sshd.log")?;
-        let child = Command::new(SSHD)
+        let sshd = sshd_path();
+        let child = Command::new(&sshd)
             .arg("-D")
             .arg("-e")
             .arg("-f")
@@ -299,7 +307,7 @@ impl SshServer {
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
-            .with_context(|| format!("starting {SSHD}"))?;
+            .with_context(|| format!("starting {}", sshd.display()))?;
         self.child = Some(child);
         let deadline = Instant::now() + START_DEADLINE;
         loop {
@@ -355,6 +363,13 @@ impl Drop for SshServer {
         }
         let _ = fs::remove_dir_all(&self.directory);
     }
+}
+
+/// The OpenSSH daemon to run: `HUB_TEST_SSHD`, else [`SSHD`].
+fn sshd_path() -> PathBuf {
+    std::env::var_os("HUB_TEST_SSHD")
+        .filter(|path| !path.is_empty())
+        .map_or_else(|| PathBuf::from(SSHD), PathBuf::from)
 }
 
 /// Sends SIGKILL to every descendant of process `root` (found through
