@@ -42,8 +42,12 @@ pub struct LineSchema {
     pub line: String,
     pub version: u32,
     pub title: String,
-    /// The schema document as written, served to portals to render forms.
+    /// The parsed schema document (keys in no particular order).
     pub document: Value,
+    /// The file's text exactly as its author wrote it, served to portals:
+    /// forms show fields in the author's order, which the parsed `document`
+    /// does not keep.
+    pub source: std::sync::Arc<str>,
     pub(crate) validator: jsonschema::Validator,
     pub(crate) rules: NormalizationRules,
 }
@@ -238,6 +242,7 @@ impl LineSchema {
                     .unwrap_or(file_line)
                     .to_owned(),
                 document,
+                source: String::from_utf8_lossy(bytes).into(),
                 validator,
                 rules,
             }),

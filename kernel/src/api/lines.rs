@@ -67,7 +67,7 @@ pub struct VersionQuery {
         VersionQuery,
     ),
     responses(
-        (status = 200, description = "The schema document.", body = Object, content_type = "application/schema+json"),
+        (status = 200, description = "The schema document exactly as its file is written (property order included: a form shows fields in that order).", body = Object, content_type = "application/schema+json"),
         (status = 400, response = problem::BadQuery),
         (status = 401, response = problem::Unauthorized),
         (status = 404, description = "Unknown business line, or no such version of it.", body = ProblemDocument, content_type = "application/problem+json"),
@@ -85,8 +85,10 @@ pub async fn schema(
         None => state.schemas.latest(&line),
     }
     .ok_or_else(|| ApiProblem::not_found(format!("no schema for business line '{line}'")))?;
+    // The author's text, not a re-serialization: property order is the
+    // order a form shows its fields in.
     Ok((
         [(header::CONTENT_TYPE, "application/schema+json")],
-        Json(schema.document.clone()),
+        schema.source.to_string(),
     ))
 }

@@ -222,7 +222,7 @@ pub async fn validate(
     security(("api_key" = [])),
     params(("line_or_id" = String, Path, description = "The order id (`order_id` of the submission).", example = "0193f1c2-7a4e-7d10-9c1a-2b3c4d5e6f70")),
     responses(
-        (status = 200, description = "The order with its timeline.", body = Object),
+        (status = 200, description = "The order: id, line, schema_version, status, customer_reference, created_at, updated_at, revision, submission (as sent), normalized, problems, timeline; `tenant` for staff.", body = Object),
         (status = 401, response = problem::Unauthorized),
         (status = 404, description = "No such order visible to the caller.", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 500, response = problem::Internal),
@@ -242,7 +242,7 @@ pub async fn get(
 pub(super) fn order_view(order: &OrderRecord, timeline: &[TimelineEvent], staff: bool) -> Value {
     let events: Vec<Value> = timeline.iter().map(|e| super::query::event_view(e, staff)).collect();
     let submission: Value = serde_json::from_str(&order.submission).unwrap_or(Value::String(order.submission.clone()));
-    json!({
+    let mut view = json!({
         "id": order.id,
         "line": order.line,
         "schema_version": order.schema_version,
@@ -255,5 +255,10 @@ pub(super) fn order_view(order: &OrderRecord, timeline: &[TimelineEvent], staff:
         "normalized": order.normalized,
         "problems": order.problems,
         "timeline": events,
-    })
+    });
+    // Staff work across tenants (the review desk shows whose order it is).
+    if staff && let Some(map) = view.as_object_mut() {
+        map.insert("tenant".into(), json!(order.tenant));
+    }
+    view
 }
