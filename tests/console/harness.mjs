@@ -1,0 +1,273 @@
+// What the console's browser tests run against: a real `hub serve` (the
+// debug binary cargo built) on a fresh SQLite file, the FreightOps stand-in
+// of the quick start (examples/ops-sim/freight_ops.py) on a free loopback
+// port, and Debian's Chromium driven by playwright-core.
+//
+// Every wait here is for an event (a line the child printed, an HTTP
+// answer, a DOM state through Playwright's auto-waiting), bounded in time.
+
+import { spawn } from "node:child_process";
+import { mkdtempSync, writeFileSync, mkdirSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+export const SCREENSHOTS = process.env.CONSOLE_SCREENSHOTS_DIR
+  ? resolve(process.env.CONSOLE_SCREENSHOTS_DIR)
+  : join(REPO, "target/console-screenshots");
+
+export const KEYS = {
+  acme: "demo-customer-acme",
+  globex: "demo-customer-globex",
+  reviewer: "demo-reviewer",
+  operator: "demo-operator",
+};
+
+/** A free loopback port (bound, read, released). */
+export function freePort() {
+  return new Promise((ok, fail) => {
+    const server = createServer();
+    server.on("error", fail);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => ok(port));
+    });
+  });
+}
+
+/** Starts `command` and resolves once a line of its output matches `ready` (or fails after `ms`). */
+function spawnUntil(command, args, { ready, ms = 60000, env = {}, cwd = REPO, name }) {
+  const child = spawn(command, args, { cwd, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const output = [];
+  const lines = [];
+  const onLine = (listener) => lines.push(listener);
+  for (const stream of [child.stdout, child.stderr]) {
+    let buffered = "";
+    stream.setEncoding("utf8");
+    stream.on("data", (chunk) => {
+      buffered += chunk;
+      let end;
+      while ((end = buffered.indexOf("\n")) >= 0) {
+        const line = buffered.slice(0, end);
+        buffered = buffered.slice(end + 1);
+        output.push(line);
+        if (output.length > 400) output.shift();
+        lines.forEach((listener) => listener(line));
+      }
+    });
+  }
+  const started = new Promise((ok, fail) => {
+    const timer = setTimeout(() => fail(new Error(`${name} did not become ready in ${ms} ms:\n${output.join("\n")}`)), ms);
+    onLine((line) => {
+      if (ready.test(line)) {
+        clearTimeout(timer);
+        ok();
+      }
+    });
+    child.on("exit", (code, signal) => {
+      clearTimeout(timer);
+      fail(new Error(`${name} exited (${code ?? signal}) before it was ready:\n${output.join("\n")}`));
+    });
+  });
+  return { child, started, output, onLine };
+}
+
+async function stopChild(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((ok) => child.once("exit", ok));
+  child.kill("SIGTERM");
+  const timer = setTimeout(() => child.kill("SIGKILL"), 10000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** The FreightOps stand-in; `stop()` and `start()` again on the same port. */
+export class FreightOps {
+  constructor(port) {
+    this.port = port;
+    this.bookings = [];
+  }
+
+  async start() {
+    const run = spawnUntil("python3", ["-u", "examples/ops-sim/freight_ops.py", "--port", String(this.port)], {
+      ready: /FreightOps stand-in on/,
+      ms: 15000,
+      name: "freight_ops.py",
+    });
+    run.onLine((line) => {
+      const booked = /^(booked|repeat)\s+(FO-\d+)\s+key=(\S+)/.exec(line.trim());
+      if (booked) this.bookings.push({ repeat: booked[1] === "repeat", number: booked[2], key: booked[3] });
+    });
+    this.process = run.child;
+    await run.started;
+  }
+
+  async stop() {
+    if (this.process) await stopChild(this.process);
+    this.process = null;
+  }
+}
+
+/** A hub on its own port and SQLite file, with the freight target pointed at `opsPort`. */
+export async function startHub({ opsPort }) {
+  const dir = mkdtempSync(join(tmpdir(), "order-hub-console-"));
+  const port = await freePort();
+  const config = `
+listen = "127.0.0.1:${port}"
+database_url = "sqlite:${join(dir, "hub.db")}"
+schemas_dir = "${join(REPO, "schemas")}"
+log_format = "text"
+
+# The demo keys of examples/hub.toml (digests only).
+[[principals]]
+id = "acme-portal"
+role = "customer"
+tenant = "acme"
+key_sha256 = "72c0ce2ff28bdf0ddef92b92d2708dac68e2cb5623e583d2e6d921c7e647fe05"
+
+[[principals]]
+id = "globex-portal"
+role = "customer"
+tenant = "globex"
+key_sha256 = "a806f9ddaf8b97a27c06a16ee8c68103744a6ed72b9dd24a6de75a879f77e898"
+
+[[principals]]
+id = "reviewer-li"
+role = "reviewer"
+key_sha256 = "baf096fd9de6850705ebb06f5f4f012a28876ba2817d7d54688d5e5124ceb78b"
+
+[[principals]]
+id = "operator-wang"
+role = "operator"
+key_sha256 = "9437e87fae95c03d3778f2575bb18ce30e647e51d86a8c37963364e1fc4f374e"
+
+[plugins]
+dir = "${join(REPO, "plugins/dist")}"
+cache_dir = "${join(dir, "cache")}"
+
+# Webhook endpoints on loopback over plain HTTP, for the subscriptions page.
+[webhooks]
+allow_private_targets = true
+allow_insecure_http = true
+
+[dispatch]
+idle_poll_ms = 200
+
+# Two quick attempts, then a dead letter; two failures open the breaker.
+[targets.freight-ops]
+plugin = "rest-json"
+grants = ["http", "config", "log"]
+settings = { bookings_path = "bookings" }
+http = { base_url = "http://127.0.0.1:${opsPort}/api/", allowed_paths = ["bookings", "bookings/*"], timeout_ms = 5000 }
+retry = { max_attempts = 2, initial_backoff_ms = 200, max_backoff_ms = 400 }
+breaker = { failure_threshold = 2, open_ms = 6000 }
+
+[[routes]]
+name = "every freight booking"
+line = "freight-booking"
+target = "freight-ops"
+`;
+  const path = join(dir, "hub.toml");
+  writeFileSync(path, config);
+  const bin = process.env.HUB_BIN ? resolve(process.env.HUB_BIN) : join(REPO, "target/debug/hub");
+  const run = spawnUntil(bin, ["serve", "--config", path], { ready: /order hub ready/, ms: 120000, name: "hub serve", env: { RUST_LOG: "info" } });
+  await run.started;
+  const url = `http://127.0.0.1:${port}`;
+  await until(async () => (await fetch(`${url}/readyz`)).ok, 60000, "hub /readyz");
+  return {
+    url,
+    output: run.output,
+    async stop() {
+      await stopChild(run.child);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Retries `check` until it is true; for conditions outside the browser (an HTTP status). */
+export async function until(check, ms, what) {
+  const deadline = Date.now() + ms;
+  let last;
+  for (;;) {
+    try {
+      if (await check()) return;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) throw new Error(`${what} not reached in ${ms} ms${last ? `: ${last.message}` : ""}`);
+    await new Promise((ok) => setTimeout(ok, 100));
+  }
+}
+
+/** The hub's API, as a portal would call it (for set-up and for checking what the page claims). */
+export function apiClient(base, key) {
+  return async (method, path, body, headers = {}) => {
+    const response = await fetch(`${base}${path}`, {
+      method,
+      headers: { Authorization: `Bearer ${key}`, "Content-Type": "application/json", ...headers },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await response.text();
+    let json = null;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = text;
+    }
+    return { status: response.status, body: json, headers: response.headers };
+  };
+}
+
+/** Debian's Chromium, headless, with the flags this closed network needs. */
+export async function launchBrowser() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
+    headless: true,
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      "--disable-dev-shm-usage",
+    ],
+  });
+}
+
+/**
+ * A browser context (its own sessionStorage) signed in with `key`.
+ * Collects console errors and CSP violations into `problems`, and every
+ * request URL, so a test can check the key never travels in one.
+ */
+export async function signedIn(browser, hub, key, { lang = "en" } = {}) {
+  const context = await browser.newContext({ viewport: { width: 1360, height: 900 }, locale: lang === "zh" ? "zh-CN" : "en-US" });
+  await context.addInitScript((chosen) => localStorage.setItem("order-hub.lang", chosen), lang);
+  const page = await context.newPage();
+  const problems = [];
+  const urls = [];
+  // The API's 4xx answers are part of the tests (a 404 for another tenant's
+  // order); a script error, a CSP violation or a missing asset is not.
+  page.on("console", (message) => {
+    if (message.type() === "error" && !/Failed to load resource/.test(message.text())) problems.push(message.text());
+  });
+  page.on("pageerror", (error) => problems.push(String(error)));
+  page.on("response", (response) => {
+    if (response.status() >= 400 && !new URL(response.url()).pathname.startsWith("/v1/")) problems.push(`${response.status()} ${response.url()}`);
+  });
+  page.on("request", (request) => urls.push(request.url()));
+  await page.goto(`${hub.url}/`);
+  await page.getByLabel(lang === "zh" ? "API 密钥" : "API key").fill(key);
+  await page.getByRole("button", { name: lang === "zh" ? "登录" : "Sign in" }).click();
+  await page.locator("#whoami .principal").waitFor();
+  return { context, page, problems, urls };
+}
+
+export function screenshotPath(name) {
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  return join(SCREENSHOTS, name);
+}
