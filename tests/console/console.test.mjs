@@ -101,6 +101,18 @@ describe("the web console", { timeout: 300000 }, () => {
     await field(page, "/cargo_lines/1/description").waitFor();
     await page.locator('li.item[data-pointer="/cargo_lines/1"]').getByRole("button", { name: "Remove" }).click();
     assert.equal(await field(page, "/cargo_lines/1/description").count(), 0);
+    // The remaining line kept its values, amount and unit apart.
+    assert.equal(await field(page, "/cargo_lines/0/gross_weight_kg").inputValue(), "1200");
+    assert.equal(await page.getByLabel("Unit of Gross weight (kg)").inputValue(), "lb");
+    // An optional party is folded until wanted; its required fields apply only then.
+    assert.equal(await field(page, "/notify_party/name").isVisible(), false);
+    await page.getByRole("button", { name: "Add Notify party" }).click();
+    await field(page, "/notify_party/name").fill("青岛通知方");
+    await field(page, "/notify_party/address").focus();
+    await field(page, "/notify_party/address").blur();
+    await fieldBox(page, "/notify_party/address").locator(".field-error").waitFor({ state: "visible" });
+    await page.getByRole("button", { name: "Remove Notify party" }).click();
+    await fieldBox(page, "/notify_party/address").locator(".field-error").waitFor({ state: "hidden" });
     await field(page, "/cargo_lines/0/hs_code").fill("0306"); // too short: 6 to 10 digits
     await field(page, "/cargo_lines/0/hs_code").blur();
 

@@ -85,7 +85,7 @@ export class SchemaForm {
       );
       box.append(this.objectFields(node, pointer, initial ?? {}));
       this.groups.set(pointer, box);
-      return box;
+      return required ? box : this.optionalGroup(box, node, name, pointer, initial);
     }
     if (node.type === "array" && node.items) {
       return this.arrayField(node, pointer, name, required, Array.isArray(initial) ? initial : []);
@@ -224,6 +224,12 @@ export class SchemaForm {
       );
       control.append(unit);
       unit.addEventListener("change", () => this.onChange(pointer));
+      // "1200 lb" (a rebuilt line, an order being corrected) → 1200 + lb.
+      const typed = /^\s*(-?\d+(?:\.\d+)?)\s*(\S+)\s*$/.exec(input.value);
+      if (typed && UNITS[dimension].includes(typed[2])) {
+        input.value = typed[1];
+        unit.value = typed[2];
+      }
     }
     input.addEventListener("input", () => this.onChange(pointer));
     input.addEventListener("change", () => this.onChange(pointer));
@@ -238,6 +244,36 @@ export class SchemaForm {
       normalized,
       error,
     );
+  }
+
+  /**
+   * An optional party (e.g. the notify party) stays folded behind an "Add"
+   * button until the user wants it: its required fields only apply once
+   * it is there. "Remove" empties it again, so nothing of it is sent.
+   */
+  optionalGroup(box, node, name, pointer, initial) {
+    const present = initial && typeof initial === "object" && Object.keys(initial).length > 0;
+    const add = h("button", { type: "button", class: "secondary add-group", disabled: this.readOnly }, t("form.add_group", { what: label(node, name) }));
+    const remove = h("button", { type: "button", class: "link danger remove-group", disabled: this.readOnly }, t("form.remove_group", { what: label(node, name) }));
+    box.querySelector("legend").append(" ", remove);
+    const show = (on) => {
+      box.hidden = !on;
+      add.hidden = on;
+    };
+    add.addEventListener("click", () => {
+      show(true);
+      box.querySelector("input, select, textarea")?.focus();
+    });
+    remove.addEventListener("click", () => {
+      for (const [key, field] of this.fields) {
+        if (within(key, pointer)) field.input.value = "";
+      }
+      show(false);
+      this.onChange(pointer);
+      add.focus();
+    });
+    show(present);
+    return h("div", { class: "optional-group", dataset: { optional: pointer } }, add, box);
   }
 
   groupError(pointer) {
@@ -377,7 +413,16 @@ function setError(slot, problems) {
   const blocking = problems.some((p) => !p.reviewable);
   slot.classList.toggle("warning", !blocking && problems.length > 0);
   for (const problem of problems) {
-    append(slot, [h("span", { class: "problem-line" }, problemText(problem), problem.reviewable ? h("em", { class: "review-note" }, ` ${t("form.staff_will_check")}`) : null)]);
+    // problemText words a pattern problem; the hub's own text stays as a tooltip.
+    const text = problemText(problem);
+    append(slot, [
+      h(
+        "span",
+        { class: "problem-line", title: problem.code === "pattern" ? problem.message : null },
+        text,
+        problem.reviewable ? h("em", { class: "review-note" }, ` ${t("form.staff_will_check")}`) : null,
+      ),
+    ]);
   }
 }
 

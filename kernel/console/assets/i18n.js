@@ -74,6 +74,10 @@ export const MESSAGES = {
     "form.item_n": "Line {n}",
     "form.unit_of": "Unit of {field}",
     "form.staff_will_check": "(staff will check this)",
+    "form.add_group": "Add {what}",
+    "form.remove_group": "Remove {what}",
+    "form.pattern": "Not in the expected format; see the help below the field.",
+    "new.start": "The hub checks each field as you leave it and shows here what is still missing.",
     "orders.created": "Created",
     "orders.line": "Business line",
     "orders.reference": "Reference",
@@ -325,6 +329,10 @@ export const MESSAGES = {
     "form.item_n": "第 {n} 行",
     "form.unit_of": "{field}的单位",
     "form.staff_will_check": "（将由工作人员核对）",
+    "form.add_group": "添加{what}",
+    "form.remove_group": "删除{what}",
+    "form.pattern": "格式不符合要求，请参照字段下方的说明。",
+    "new.start": "您每填完一个字段，平台就会校验，并在这里列出尚缺的内容。",
     "orders.created": "创建时间",
     "orders.line": "业务线",
     "orders.reference": "客户编号",
@@ -541,8 +549,11 @@ export function schemaText(node, field) {
   return translated || node?.[field] || "";
 }
 
-/** A problem as shown at its field: the hub's message, prefixed with its kind in Chinese. */
+/** A problem as shown at its field: the hub's message (prefixed with its kind in Chinese). */
 export function problemText(problem) {
+  // A JSON Schema pattern reads as a regular expression; the field's help
+  // says the same in words.
+  if (problem.code === "pattern") return t("form.pattern");
   if (lang() === "en") return problem.message;
   const label = MESSAGES.zh[`problem.${problem.code}`];
   return label ? `${label}：${problem.message}` : problem.message;

@@ -67,7 +67,7 @@ export function problemList(problems, focus) {
     problems.map((p) =>
       h(
         "li",
-        { class: p.reviewable ? "reviewable" : "blocking" },
+        { class: p.reviewable ? "reviewable" : "blocking", title: p.code === "pattern" ? p.message : null },
         focus ? h("button", { type: "button", class: "link", onclick: () => focus(p.pointer) }, h("code", {}, p.pointer || "/")) : h("code", {}, p.pointer || "/"),
         " ",
         problemText(p),

@@ -37,7 +37,7 @@ export async function newOrder(main, { args: [line] }) {
   let checkSeq = 0;
   let timer = null;
 
-  const summary = h("div", { class: "verdict", "aria-live": "polite" });
+  const summary = h("div", { class: "verdict", "aria-live": "polite" }, h("p", { class: "hint" }, t("new.start")));
   const message = h("div", { class: "form-message" });
   const submit = h("button", { type: "submit", class: "primary" }, t("new.submit"));
 
