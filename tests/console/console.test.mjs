@@ -60,6 +60,25 @@ describe("the web console", { timeout: 300000 }, () => {
     await context.close();
   });
 
+  it("calls only paths of the public API document", async () => {
+    const { readdirSync, readFileSync, statSync } = await import("node:fs");
+    const { join } = await import("node:path");
+    const { REPO } = await import("./harness.mjs");
+    const document = await (await fetch(`${hub.url}/v1/openapi.json`)).json();
+    // "/v1/orders/{id}" → a regex matching any value in each {parameter}.
+    const documented = Object.keys(document.paths).map((path) => new RegExp(`^${path.replace(/\{[^}]+\}/g, "[^/]+")}$`));
+    const walk = (dir) => readdirSync(dir).flatMap((n) => (statSync(join(dir, n)).isDirectory() ? walk(join(dir, n)) : n.endsWith(".js") ? [join(dir, n)] : []));
+    const called = new Set();
+    for (const file of walk(join(REPO, "kernel/console/assets"))) {
+      for (const [, path] of readFileSync(file, "utf8").matchAll(/["`](\/v1\/[^"`?]*)["`]/g)) {
+        called.add(path.replace(/\$\{[^}]+\}/g, "X"));
+      }
+    }
+    assert.ok(called.size >= 20, `found the console's API calls (${called.size})`);
+    const undocumented = [...called].filter((path) => !documented.some((re) => re.test(path)));
+    assert.deepEqual(undocumented, [], "paths the console calls that the API document lacks");
+  });
+
   it("serves the page with a console-grade security header set", async () => {
     const response = await fetch(`${hub.url}/`);
     const csp = response.headers.get("content-security-policy") ?? "";

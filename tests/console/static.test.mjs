@@ -1,6 +1,7 @@
-// Every word of the console exists in English and Chinese: the two
-// dictionaries have the same keys, every key the code asks for is in them,
-// and every placeholder of a text appears in its translation.
+// What can be checked of the console's files without a browser: every
+// word exists in English and Chinese (same keys, same placeholders, every
+// key the code asks for), and no asset builds markup from data or
+// evaluates strings.
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -67,4 +68,21 @@ test("the statuses, event kinds and milestones of the hub's vocabulary all have 
   const kinds = table.split("\n").filter((l) => l.startsWith("| `")).flatMap((l) => l.split("|")[1].match(/`([a-z-]+)`/g).map((s) => s.slice(1, -1)));
   assert.ok(kinds.length >= 18, `found the event kinds table (${kinds.length})`);
   for (const kind of kinds) assert.ok(`kind.${kind}` in MESSAGES.en, `event kind ${kind}`);
+});
+
+test("no asset turns text into markup or code", () => {
+  const forbidden = /\.innerHTML\b|\.outerHTML\s*=|insertAdjacentHTML|document\.write|\beval\s*\(|new Function\b|setTimeout\(\s*["'`]/;
+  const found = [];
+  for (const file of sources(ASSETS)) {
+    readFileSync(file, "utf8")
+      .split("\n")
+      .forEach((line, i) => {
+        if (forbidden.test(line) && !line.trim().startsWith("//")) found.push(`${file.slice(ASSETS.length + 1)}:${i + 1}: ${line.trim()}`);
+      });
+  }
+  const html = readFileSync(join(REPO, "kernel/console/index.html"), "utf8");
+  if (/<script(?![^>]*\bsrc=)[^>]*>/.test(html)) found.push("index.html: an inline <script>");
+  if (/\son[a-z]+\s*=/.test(html)) found.push("index.html: an inline event handler");
+  if (/style\s*=/.test(html)) found.push("index.html: an inline style");
+  assert.deepEqual(found, []);
 });
