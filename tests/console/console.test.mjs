@@ -5,7 +5,7 @@
 
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { FreightOps, KEYS, apiClient, freePort, launchBrowser, screenshotPath, signedIn, startHub, until } from "./harness.mjs";
+import { FreightOps, KEYS, accessibilityViolations, apiClient, freePort, launchBrowser, screenshotPath, signedIn, startHub, until } from "./harness.mjs";
 
 const field = (page, pointer) => page.locator(`[data-pointer="${pointer}"]:is(input, select, textarea)`);
 const fieldBox = (page, pointer) => page.locator(`div.field[data-pointer="${pointer}"]`);
@@ -150,6 +150,7 @@ describe("the web console", { timeout: 300000 }, () => {
     await page.locator('div.field[data-pointer="/shipper/phone"] .normalized', { hasText: "+8613812345678" }).waitFor();
     await page.locator(".outcome-invalid").waitFor();
     await page.screenshot({ path: screenshotPath("customer-form-errors.png"), fullPage: true });
+    assert.deepEqual(await accessibilityViolations(page), [], "WCAG A/AA violations (axe-core) on customer-form-errors.png");
 
     // Fix them; the verdict turns valid.
     await field(page, "/cargo_lines/0/packages").fill("40");
@@ -169,6 +170,7 @@ describe("the web console", { timeout: 300000 }, () => {
     await page.locator(".value-map dd", { hasText: "宁波海天贸易有限公司" }).first().waitFor();
     assert.match(await page.locator('#timeline li[data-kind="accepted"]').textContent(), /FO-\d+/);
     await page.screenshot({ path: screenshotPath("order-timeline-live.png"), fullPage: true });
+    assert.deepEqual(await accessibilityViolations(page), [], "WCAG A/AA violations (axe-core) on order-timeline-live.png");
 
     const api = apiClient(hub.url, KEYS.acme);
     const listed = await api("GET", `/v1/orders?reference=${encodeURIComponent(reference)}`);
@@ -187,6 +189,7 @@ describe("the web console", { timeout: 300000 }, () => {
     await field(page, "/cargo_ready_date").blur();
     await page.locator('div.field[data-pointer="/cargo_ready_date"] .normalized', { hasText: "2026-11-03" }).waitFor();
     await page.screenshot({ path: screenshotPath("customer-form-zh.png"), fullPage: true });
+    assert.deepEqual(await accessibilityViolations(page), [], "WCAG A/AA violations (axe-core) on customer-form-zh.png");
   });
 
   it("sends a fixable order to review; a reviewer corrects it at the desk by keyboard; the customer's page follows without a reload", async () => {
@@ -243,6 +246,7 @@ describe("the web console", { timeout: 300000 }, () => {
     assert.equal(await desk.evaluate(() => document.activeElement?.dataset.pointer), "/origin_port");
     await desk.locator(".submission", { hasText: "CNZZZ" }).waitFor();
     await desk.screenshot({ path: screenshotPath("review-desk.png"), fullPage: true });
+    assert.deepEqual(await accessibilityViolations(desk), [], "WCAG A/AA violations (axe-core) on review-desk.png");
 
     // A partial release: an emptied required field is refused at that field.
     await field(desk, "/destination_port").fill("");
@@ -274,10 +278,24 @@ describe("the web console", { timeout: 300000 }, () => {
     await other.page.locator("#desk-message .notice-error", { hasText: /Released by reviewer-li at \d{4}-/ }).waitFor();
   });
 
-  it("shows another tenant none of it", async () => {
+  it("shows another tenant none of it, and pages through its own orders", async () => {
     const { page } = await as(KEYS.globex);
     await navLink(page, "My orders").click();
     await page.locator(".table-status", { hasText: "No orders match." }).waitFor();
+    assert.equal(await page.locator(`tr[data-order-id="${acmeOrderId}"]`).count(), 0);
+
+    // 23 orders of its own: a page of 20, then the rest behind "Show more".
+    const api = apiClient(hub.url, KEYS.globex);
+    const { readFileSync } = await import("node:fs");
+    const order = JSON.parse(readFileSync(new URL("../../examples/orders/freight-booking/messy-fcl.input.json", import.meta.url), "utf8"));
+    for (let i = 0; i < 23; i += 1) {
+      assert.equal((await api("POST", "/v1/orders/freight-booking", { ...order, booking_ref: `GLOBEX-${i}` })).status, 202);
+    }
+    await page.getByRole("button", { name: "Apply" }).click();
+    await page.locator(".table-status", { hasText: "20 shown" }).waitFor();
+    await page.getByRole("button", { name: "Show more" }).click();
+    await page.locator(".table-status", { hasText: "23 shown" }).waitFor();
+    assert.equal(await page.getByRole("button", { name: "Show more" }).isVisible(), false);
     assert.equal(await page.locator(`tr[data-order-id="${acmeOrderId}"]`).count(), 0);
     await page.goto(`${hub.url}/#/orders/${acmeOrderId}`);
     await page.locator("h1", { hasText: "Not found" }).waitFor();
@@ -300,6 +318,7 @@ describe("the web console", { timeout: 300000 }, () => {
     // The targets page refreshes by itself: the breaker opens.
     await page.locator('#targets tr[data-target="freight-ops"] [data-breaker="open"]').waitFor({ timeout: 20000 });
     await page.screenshot({ path: screenshotPath("operator-targets.png"), fullPage: true });
+    assert.deepEqual(await accessibilityViolations(page), [], "WCAG A/AA violations (axe-core) on operator-targets.png");
 
     await ops.start();
     await navLink(page, "Dead letters").click();

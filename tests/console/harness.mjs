@@ -7,7 +7,7 @@
 // answer, a DOM state through Playwright's auto-waiting), bounded in time.
 
 import { spawn } from "node:child_process";
-import { mkdtempSync, writeFileSync, mkdirSync, rmSync } from "node:fs";
+import { mkdtempSync, writeFileSync, mkdirSync, rmSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve, dirname } from "node:path";
@@ -270,4 +270,21 @@ export async function signedIn(browser, hub, key, { lang = "en" } = {}) {
 export function screenshotPath(name) {
   mkdirSync(SCREENSHOTS, { recursive: true });
   return join(SCREENSHOTS, name);
+}
+
+const AXE = readFileSync(join(REPO, "tests/console/node_modules/axe-core/axe.min.js"), "utf8");
+
+/**
+ * The WCAG 2.1 A/AA rules of axe-core on the page as it is now; returns the
+ * serious and critical violations (rule, impact, the elements it found).
+ * Injected through the DevTools protocol, which the page's CSP does not
+ * govern, so the page's own policy stays as strict as in production.
+ */
+export async function accessibilityViolations(page) {
+  await page.evaluate(AXE);
+  const violations = await page.evaluate(async () => {
+    const result = await globalThis.axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] } });
+    return result.violations.map((v) => ({ rule: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 5).map((n) => n.target.join(" ")) }));
+  });
+  return violations.filter((v) => v.impact === "serious" || v.impact === "critical");
 }

@@ -332,8 +332,11 @@ export class SchemaForm {
     for (const [pointer, field] of this.fields) {
       const list = byPointer.get(pointer) ?? [];
       setError(field.error, list);
-      field.input.setAttribute("aria-invalid", list.some((p) => !p.reviewable) ? "true" : list.length ? "review" : "false");
-      if (!list.length) field.input.removeAttribute("aria-invalid");
+      // aria-invalid only for what blocks; a problem staff will check is a warning.
+      const blocking = list.some((p) => !p.reviewable);
+      if (blocking) field.input.setAttribute("aria-invalid", "true");
+      else field.input.removeAttribute("aria-invalid");
+      field.input.toggleAttribute("data-review", !blocking && list.length > 0);
       field.input.closest(".field")?.classList.toggle("has-error", list.some((p) => !p.reviewable));
       field.input.closest(".field")?.classList.toggle("has-warning", list.length > 0 && list.every((p) => p.reviewable));
       this.showNormalized(pointer, field, normalized, list.length > 0);
