@@ -60,6 +60,21 @@ describe("the web console", { timeout: 300000 }, () => {
     await context.close();
   });
 
+  it("sends a user whose key was revoked back to sign-in with the hub's message", async () => {
+    const created = JSON.parse(hub.cli(["keys", "create", "--principal", "initech-portal", "--role", "customer", "--tenant", "initech", "--json"]));
+    const session = await as(created.key);
+    const { page } = session;
+    assert.match(await page.locator("#whoami").textContent(), /initech-portal.*initech/s);
+    hub.cli(["keys", "revoke", created.id]);
+    await navLink(page, "Notifications").click();
+    const error = page.locator("#signin-error");
+    await error.waitFor({ state: "visible" });
+    assert.notEqual((await error.textContent()).trim(), "");
+    assert.equal(await page.evaluate(() => sessionStorage.getItem("order-hub.api-key")), null, "the revoked key is forgotten");
+    // The key itself never travelled in a URL either.
+    assert.ok(session.urls.every((url) => !url.includes(created.key)));
+  });
+
   it("calls only paths of the public API document", async () => {
     const { readdirSync, readFileSync, statSync } = await import("node:fs");
     const { join } = await import("node:path");

@@ -6,7 +6,7 @@
 // Every wait here is for an event (a line the child printed, an HTTP
 // answer, a DOM state through Playwright's auto-waiting), bounded in time.
 
-import { spawn } from "node:child_process";
+import { spawn, execFileSync } from "node:child_process";
 import { mkdtempSync, writeFileSync, mkdirSync, rmSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -180,6 +180,10 @@ target = "freight-ops"
   return {
     url,
     output: run.output,
+    /** Runs `hub ARGS… --config <this hub's config>` (store-level commands: keys, dlq) and returns its stdout. */
+    cli(args) {
+      return execFileSync(bin, [...args, "--config", path], { cwd: REPO, encoding: "utf8" });
+    },
     async stop() {
       await stopChild(run.child);
       rmSync(dir, { recursive: true, force: true });

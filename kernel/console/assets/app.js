@@ -171,8 +171,8 @@ function signOut(message) {
   api.forgetKey();
   session = null;
   if (message) sessionStorage.setItem("order-hub.signin-message", message);
-  location.hash = "#/";
-  route();
+  if (location.hash === "#/") route();
+  else location.hash = "#/"; // the hashchange routes
 }
 
 api.whenUnauthorized((problem) => {

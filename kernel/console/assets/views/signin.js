@@ -7,8 +7,8 @@ import { h, replace, announce } from "../dom.js";
 import { t } from "../i18n.js";
 
 export async function render(main, { onSignedIn }) {
+  // Why the last session ended (a revoked key): shown until the next sign-in.
   const message = sessionStorage.getItem("order-hub.signin-message");
-  sessionStorage.removeItem("order-hub.signin-message");
   const error = h("p", { class: "field-error", id: "signin-error", role: "alert", hidden: !message }, message ?? "");
   const input = h("input", {
     id: "api-key",
@@ -44,6 +44,7 @@ export async function render(main, { onSignedIn }) {
     try {
       const me = await api.get("/v1/me", { key });
       api.storeKey(key);
+      sessionStorage.removeItem("order-hub.signin-message");
       me.may = { ...me.may, subscribe: me.role === "customer" || me.may.operate };
       await onSignedIn(me);
     } catch (failure) {
