@@ -38,25 +38,32 @@ export async function page(main, { args: [id] }, me) {
   }
   order.timeline.forEach(add);
 
-  // The stream carries events; the status is read back after each burst.
+  // The stream carries events; the status is read back after each burst,
+  // and once each time the stream is (re)connected: the order and its
+  // timeline were read apart, so a change between the two reads shows up
+  // in neither the status shown nor the stream.
   let statusTimer = null;
+  const refreshStatus = () => {
+    clearTimeout(statusTimer);
+    statusTimer = setTimeout(async () => {
+      try {
+        const now = await api.get(`/v1/orders/${encodeURIComponent(order.id)}/timeline`, { query: { after: lastSeq } });
+        replace(statusSlot, statusBadge(now.status));
+      } catch {
+        // the next event or reconnection tries again
+      }
+    }, 150);
+  };
   const stop = api.followTimeline(order.id, lastSeq, {
     onEvent: (event) => {
       add(event);
       announce(`${eventText(event.kind)}: ${event.message ?? ""}`);
-      clearTimeout(statusTimer);
-      statusTimer = setTimeout(async () => {
-        try {
-          const now = await api.get(`/v1/orders/${encodeURIComponent(order.id)}/timeline`, { query: { after: lastSeq } });
-          replace(statusSlot, statusBadge(now.status));
-        } catch {
-          // the next event tries again
-        }
-      }, 150);
+      refreshStatus();
     },
     onState: (state) => {
       live.textContent = t(`order.${state}`);
       live.dataset.state = state;
+      if (state === "live") refreshStatus();
     },
   });
 
