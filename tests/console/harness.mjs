@@ -7,7 +7,7 @@
 // answer, a DOM state through Playwright's auto-waiting), bounded in time.
 
 import { spawn, execFileSync } from "node:child_process";
-import { mkdtempSync, writeFileSync, mkdirSync, rmSync, readFileSync } from "node:fs";
+import { cpSync, mkdtempSync, writeFileSync, mkdirSync, rmSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve, dirname } from "node:path";
@@ -89,6 +89,22 @@ export class FreightOps {
   constructor(port) {
     this.port = port;
     this.bookings = [];
+    this.waiting = [];
+  }
+
+  /** Resolves with the bookings of `key` once the stand-in has printed one (its output is read asynchronously). */
+  booked(key, ms = 15000) {
+    const found = () => this.bookings.filter((b) => b.key === key);
+    if (found().length) return Promise.resolve(found());
+    return new Promise((ok, fail) => {
+      const timer = setTimeout(() => fail(new Error(`no booking for ${key} in ${ms} ms`)), ms);
+      this.waiting.push(() => {
+        if (!found().length) return false;
+        clearTimeout(timer);
+        ok(found());
+        return true;
+      });
+    });
   }
 
   async start() {
@@ -99,7 +115,10 @@ export class FreightOps {
     });
     run.onLine((line) => {
       const booked = /^(booked|repeat)\s+(FO-\d+)\s+key=(\S+)/.exec(line.trim());
-      if (booked) this.bookings.push({ repeat: booked[1] === "repeat", number: booked[2], key: booked[3] });
+      if (booked) {
+        this.bookings.push({ repeat: booked[1] === "repeat", number: booked[2], key: booked[3] });
+        this.waiting = this.waiting.filter((check) => !check());
+      }
     });
     this.process = run.child;
     await run.started;
@@ -115,6 +134,12 @@ export class FreightOps {
 export async function startHub({ opsPort }) {
   const dir = mkdtempSync(join(tmpdir(), "order-hub-console-"));
   const port = await freePort();
+  // The reference plugins, with rest-json also as 1.0.1 (the same component
+  // under a newer version) so the plugins page has something to activate
+  // and roll back.
+  const plugins = join(dir, "plugins");
+  cpSync(join(REPO, "plugins/dist"), plugins, { recursive: true });
+  addPluginVersion(plugins, "rest-json", "1.0.0", "1.0.1");
   const config = `
 listen = "127.0.0.1:${port}"
 database_url = "sqlite:${join(dir, "hub.db")}"
@@ -145,7 +170,7 @@ role = "operator"
 key_sha256 = "9437e87fae95c03d3778f2575bb18ce30e647e51d86a8c37963364e1fc4f374e"
 
 [plugins]
-dir = "${join(REPO, "plugins/dist")}"
+dir = "${plugins}"
 cache_dir = "${join(dir, "cache")}"
 
 # Webhook endpoints on loopback over plain HTTP, for the subscriptions page.
@@ -180,6 +205,8 @@ target = "freight-ops"
   return {
     url,
     output: run.output,
+    /** Installs `name` `version` (a copy of `from`) into the hub's plugin folder, for a rescan. */
+    addPluginVersion: (name, from, version) => addPluginVersion(plugins, name, from, version),
     /** Runs `hub ARGS… --config <this hub's config>` (store-level commands: keys, dlq) and returns its stdout. */
     cli(args) {
       return execFileSync(bin, [...args, "--config", path], { cwd: REPO, encoding: "utf8" });
@@ -189,6 +216,13 @@ target = "freight-ops"
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+function addPluginVersion(plugins, name, from, version) {
+  const target = join(plugins, name, version);
+  cpSync(join(plugins, name, from), target, { recursive: true });
+  const manifest = join(target, "plugin.toml");
+  writeFileSync(manifest, readFileSync(manifest, "utf8").replace(/^version = ".*"$/m, `version = "${version}"`));
 }
 
 /** Retries `check` until it is true; for conditions outside the browser (an HTTP status). */
