@@ -38,9 +38,16 @@ export function freePort() {
   });
 }
 
+/** Every child still running, killed if this process ends without stopping them (a failed test, Ctrl-C). */
+const children = new Set();
+process.on("exit", () => children.forEach((child) => child.kill("SIGKILL")));
+for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => process.exit(130));
+
 /** Starts `command` and resolves once a line of its output matches `ready` (or fails after `ms`). */
 function spawnUntil(command, args, { ready, ms = 60000, env = {}, cwd = REPO, name }) {
   const child = spawn(command, args, { cwd, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  children.add(child);
+  child.on("exit", () => children.delete(child));
   const output = [];
   const lines = [];
   const onLine = (listener) => lines.push(listener);

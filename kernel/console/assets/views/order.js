@@ -109,10 +109,13 @@ export function renderValue(value, node, root) {
     return h("ol", { class: "value-list" }, value.map((item) => h("li", {}, renderValue(item, node?.items, root))));
   }
   if (value && typeof value === "object") {
+    // The schema's order first (the order of the form), then anything else.
+    const known = Object.keys(node?.properties ?? {}).filter((key) => key in value);
+    const keys = [...known, ...Object.keys(value).filter((key) => !known.includes(key))];
     return h(
       "dl",
       { class: "value-map" },
-      Object.entries(value).map(([key, inner]) => {
+      keys.map((key) => [key, value[key]]).map(([key, inner]) => {
         const child = resolveRef(root, node?.properties?.[key]);
         return [h("dt", {}, (child && schemaText(child, "title")) || key), h("dd", {}, renderValue(inner, child, root))];
       }),
