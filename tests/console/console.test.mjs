@@ -278,6 +278,9 @@ describe("the web console", { timeout: 300000 }, () => {
 
     await field(desk, "/destination_port").focus();
     await desk.keyboard.type("NLRTM");
+    // The desk checks corrections as they are typed and shows the patch it will send.
+    await desk.locator("#open-problems .outcome-valid").waitFor();
+    assert.deepEqual(JSON.parse(await desk.locator("#patch-preview").textContent()), { origin_port: "CNNGB" });
     await desk.locator("#review-note").focus();
     await desk.keyboard.type("客户电话确认：宁波 Ningbo");
     await desk.locator("#release").focus();

@@ -94,9 +94,43 @@ export async function desk(main, { args: [id] }) {
     return undefined;
   }
 
-  const form = new SchemaForm(schema, { initial: order.normalized ?? {} });
+  // Each correction is checked as it is typed, with the intake's rules
+  // (POST /v1/validate on the corrected order), so the desk shows what a
+  // release would say before it is pressed; the patch to be sent is shown too.
+  const patchView = h("pre", { class: "patch", id: "patch-preview" }, "{}");
+  const openProblems = h("div", { id: "open-problems" });
+  let checkSeq = 0;
+  let timer = null;
+  const corrected = () => edited(order.normalized ?? {}, form.value(), schema);
+  async function check() {
+    const seq = ++checkSeq;
+    const patch = mergePatch(order.normalized ?? {}, corrected());
+    patchView.textContent = JSON.stringify(patch, null, 2);
+    try {
+      const verdict = await api.post(`/v1/validate/${encodeURIComponent(order.line)}`, corrected());
+      if (seq !== checkSeq) return;
+      form.showVerdict({ problems: verdict.problems, normalized: verdict.normalized });
+      replace(
+        openProblems,
+        verdict.problems.length ? problemList(verdict.problems, (p) => form.focus(p)) : h("p", { class: "outcome outcome-valid" }, t("review.all_fixed")),
+      );
+    } catch (error) {
+      if (seq === checkSeq) notice(message, error.message, "error");
+    }
+  }
+  const form = new SchemaForm(schema, {
+    initial: order.normalized ?? {},
+    onChange: () => {
+      clearTimeout(timer);
+      timer = setTimeout(check, 400);
+    },
+    onBlur: () => {
+      clearTimeout(timer);
+      check();
+    },
+  });
   form.showVerdict({ problems: order.problems, normalized: order.normalized });
-  const openProblems = h("div", { id: "open-problems" }, problemList(order.problems, (p) => form.focus(p)));
+  replace(openProblems, problemList(order.problems, (p) => form.focus(p)));
 
   const note = h("textarea", { id: "review-note", rows: 2, "aria-describedby": "review-note-hint" });
   const reason = h("textarea", { id: "reject-reason", rows: 2, "aria-describedby": "reject-reason-hint reject-reason-error" });
@@ -126,6 +160,7 @@ export async function desk(main, { args: [id] }) {
     h("h2", { id: "desk-corrections" }, t("review.corrections")),
     form.element,
     h("div", { class: "field" }, h("label", { for: "review-note" }, t("review.note")), note, h("p", { class: "hint", id: "review-note-hint" }, t("review.note_hint"))),
+    h("details", { class: "patch-box" }, h("summary", {}, t("review.patch")), patchView),
     h("div", { class: "form-actions" }, release),
     h(
       "fieldset",
@@ -140,7 +175,8 @@ export async function desk(main, { args: [id] }) {
   deskForm.addEventListener("submit", async (event) => {
     event.preventDefault();
     busy(true);
-    const corrections = mergePatch(order.normalized ?? {}, edited(order.normalized ?? {}, form.value(), schema));
+    clearTimeout(timer);
+    const corrections = mergePatch(order.normalized ?? {}, corrected());
     try {
       await api.post(`/v1/review/${encodeURIComponent(order.id)}/release`, {
         corrections,
@@ -213,6 +249,7 @@ export async function desk(main, { args: [id] }) {
     ),
   );
   afterMount.push(() => form.focus(order.problems[0]?.pointer ?? ""));
+  return () => clearTimeout(timer);
 }
 
 /** "Released by reviewer-li at …" from the order's timeline. */
@@ -265,9 +302,22 @@ export function mergePatch(from, to) {
     else if (isObject(from[key]) && isObject(value)) {
       const inner = mergePatch(from[key], value);
       if (Object.keys(inner).length) patch[key] = inner;
-    } else if (JSON.stringify(from[key]) !== JSON.stringify(value)) patch[key] = value;
+    } else if (!sameJson(from[key], value)) patch[key] = value;
   }
   return patch;
+}
+
+/** JSON equality, whatever the order of object keys (the form's order is the schema's, the store's is another). */
+function sameJson(a, b) {
+  if (Array.isArray(a) || Array.isArray(b)) {
+    return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((v, i) => sameJson(v, b[i]));
+  }
+  if (isObject(a) || isObject(b)) {
+    if (!isObject(a) || !isObject(b)) return false;
+    const keys = Object.keys(a);
+    return keys.length === Object.keys(b).length && keys.every((k) => k in b && sameJson(a[k], b[k]));
+  }
+  return a === b;
 }
 
 function isObject(v) {
