@@ -153,28 +153,8 @@ database_url = "sqlite:${join(dir, "hub.db")}"
 schemas_dir = "${join(REPO, "schemas")}"
 log_format = "text"
 
-# The demo keys of examples/hub.toml (digests only).
-[[principals]]
-id = "acme-portal"
-role = "customer"
-tenant = "acme"
-key_sha256 = "72c0ce2ff28bdf0ddef92b92d2708dac68e2cb5623e583d2e6d921c7e647fe05"
-
-[[principals]]
-id = "globex-portal"
-role = "customer"
-tenant = "globex"
-key_sha256 = "a806f9ddaf8b97a27c06a16ee8c68103744a6ed72b9dd24a6de75a879f77e898"
-
-[[principals]]
-id = "reviewer-li"
-role = "reviewer"
-key_sha256 = "baf096fd9de6850705ebb06f5f4f012a28876ba2817d7d54688d5e5124ceb78b"
-
-[[principals]]
-id = "operator-wang"
-role = "operator"
-key_sha256 = "9437e87fae95c03d3778f2575bb18ce30e647e51d86a8c37963364e1fc4f374e"
+# The demo keys, exactly as examples/hub.toml (the embedded default) has them.
+${demoPrincipals()}
 
 [plugins]
 dir = "${plugins}"
@@ -223,6 +203,14 @@ target = "freight-ops"
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** The `[[principals]]` tables of examples/hub.toml: the demo keys the README documents (digests only). */
+function demoPrincipals() {
+  const example = readFileSync(join(REPO, "examples/hub.toml"), "utf8");
+  const tables = example.match(/^\[\[principals\]\]\n(?:[a-z0-9_]+ = .*\n)+/gm) ?? [];
+  if (tables.length < 4) throw new Error(`examples/hub.toml has ${tables.length} [[principals]] tables; the tests need the demo keys`);
+  return tables.join("\n");
 }
 
 function addPluginVersion(plugins, name, from, version) {
