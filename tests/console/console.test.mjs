@@ -309,8 +309,11 @@ describe("the web console", { timeout: 300000 }, () => {
     const api = apiClient(hub.url, KEYS.globex);
     const { readFileSync } = await import("node:fs");
     const order = JSON.parse(readFileSync(new URL("../../examples/orders/freight-booking/messy-fcl.input.json", import.meta.url), "utf8"));
+    const mine = [];
     for (let i = 0; i < 23; i += 1) {
-      assert.equal((await api("POST", "/v1/orders/freight-booking", { ...order, booking_ref: `GLOBEX-${i}` })).status, 202);
+      const answer = await api("POST", "/v1/orders/freight-booking", { ...order, booking_ref: `GLOBEX-${i}` });
+      assert.equal(answer.status, 202);
+      mine.push(answer.body.order_id);
     }
     await page.getByRole("button", { name: "Apply" }).click();
     await page.locator(".table-status", { hasText: "20 shown" }).waitFor();
@@ -318,6 +321,12 @@ describe("the web console", { timeout: 300000 }, () => {
     await page.locator(".table-status", { hasText: "23 shown" }).waitFor();
     assert.equal(await page.getByRole("button", { name: "Show more" }).isVisible(), false);
     assert.equal(await page.locator(`tr[data-order-id="${acmeOrderId}"]`).count(), 0);
+    // Delivered before the next test takes the OPS down.
+    await until(
+      async () => (await api("GET", "/v1/orders?status=accepted&limit=50")).body.orders.length === mine.length,
+      30000,
+      "globex's orders accepted",
+    );
     await page.goto(`${hub.url}/#/orders/${acmeOrderId}`);
     await page.locator("h1", { hasText: "Not found" }).waitFor();
     await page.goto(`${hub.url}/#/review`);
@@ -356,6 +365,26 @@ describe("the web console", { timeout: 300000 }, () => {
     await page.goto(`${hub.url}/#/orders/${orderId}`);
     await page.locator('#timeline li[data-kind="replayed"]').waitFor();
     await page.locator('#order-status [data-status="accepted"]').waitFor();
+
+    // Two more letters while the OPS is down again, replayed by filter.
+    await ops.stop();
+    const more = [];
+    for (const n of [1, 2]) {
+      const answer = await api("POST", "/v1/orders/freight-booking", { ...JSON.parse(order), booking_ref: `DOWN-AGAIN-${n}-${Date.now()}` });
+      assert.equal(answer.status, 202);
+      more.push(answer.body.order_id);
+    }
+    await navLink(page, "Dead letters").click();
+    for (const id of more) await page.locator(`tr[data-order-id="${id}"]`).waitFor({ timeout: 20000 });
+    await ops.start();
+    await page.getByLabel("Target").fill("freight-ops");
+    await page.getByRole("button", { name: "Apply" }).click();
+    page.once("dialog", (dialog) => dialog.accept());
+    await page.getByRole("button", { name: "Replay every letter matching the filter" }).click();
+    await page.locator("#dlq-message .notice-success", { hasText: /2 matched, 2 replayed, 0 skipped/ }).waitFor();
+    for (const id of more) {
+      await until(async () => (await api("GET", `/v1/orders/${id}`)).body.status === "accepted", 30000, `order ${id} accepted after the bulk replay`);
+    }
   });
 
   it("lets a customer list, create and delete its notification subscriptions", async () => {
