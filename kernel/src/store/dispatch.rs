@@ -74,6 +74,16 @@ pub struct ReplyWait {
     pub reply_due: String,
 }
 
+/// An attempt in flight: a job leased, its lease not expired.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct InFlight {
+    pub job_id: String,
+    pub order_id: String,
+    /// A new lease (the next attempt) has a new token: the same job with
+    /// another token is another attempt.
+    pub lease_token: String,
+}
+
 /// How a leased job ends.
 #[derive(Debug, Clone)]
 pub enum JobFinish {
@@ -321,6 +331,29 @@ impl Store {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// The attempts of `target` in flight now (leased, lease not expired),
+    /// whichever node holds them. A reply that matches no ledger row may
+    /// belong to one of them, not recorded yet (see [`crate::replies`]).
+    pub async fn attempts_in_flight(&self, target: &str) -> Result<Vec<InFlight>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, order_id, lease_token FROM dispatch_jobs \
+             WHERE target = $1 AND state = 'leased' AND lease_until >= $2",
+        )
+        .bind(target)
+        .bind(now())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(InFlight {
+                    job_id: row.try_get("id")?,
+                    order_id: row.try_get("order_id")?,
+                    lease_token: row.try_get::<Option<String>, _>("lease_token")?.unwrap_or_default(),
+                })
+            })
+            .collect()
     }
 
     /// Jobs per state for one target (or all), for operator views and tests.

@@ -38,7 +38,7 @@ pub use levels::StoreLevels;
 pub use query::OrderFilter;
 
 pub use dispatch::{
-    AttemptRecord, ClaimRequest, DeadLetter, DeadLetterFilter, JobFinish, LeasedJob, ReplyWait, StoredAttempt,
+    AttemptRecord, ClaimRequest, DeadLetter, DeadLetterFilter, InFlight, JobFinish, LeasedJob, ReplyWait, StoredAttempt,
 };
 pub use replies::{LedgerEntry, ReplyUpdate, UnmatchedReply};
 pub use webhooks::{
