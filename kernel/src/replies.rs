@@ -18,22 +18,55 @@
 //!   every third of its length; when its holder dies another node takes it
 //!   after it expires (its token changes, fencing the old holder off).
 //! - A poll that sees the same status again adds nothing to the timeline.
+//! - An answer that overtakes its own submit is matched, not parked (below).
+//!
+//! **An answer faster than the hub's own record.** The dispatcher writes an
+//! attempt's outcome — `submitted` and its ledger row — only after the
+//! plugin's `submit` returned, and that returns only after the transport
+//! handed the order over (the broker's confirm, the file's rename, the
+//! HTTP answer). An OPS that answers at once (on the reply queue, with a
+//! callback, with a response file) can therefore be heard before the row it
+//! must match exists. So an answer (not a poll) that matches no row while
+//! attempts of its target are in flight waits for *those* attempts — the
+//! ones leased when it was looked up; later ones cannot be what the OPS
+//! answers — to be recorded, and only then is it kept as unmatched:
+//! - The store's timeline bell is subscribed to, and the in-flight
+//!   attempts read, *before* the ledger is first read. An attempt that ends
+//!   later is in that set and its commit rings the bell; one that ended
+//!   earlier wrote its row before that first read. Nothing falls between.
+//! - On each ring for one of their orders (and whenever the bell lagged)
+//!   the attempts and the ledger are read again; the wait ends when the row
+//!   is there (applied), or when none of those attempts is in flight any
+//!   more (kept: they were recorded without this answer's row).
+//! - It is bounded by [`overtake_wait`]: the target's wall-clock limit
+//!   (no plugin call outlasts it) plus [`OVERTAKE_MARGIN`] for reading the
+//!   order before and recording the outcome after, at most
+//!   [`OVERTAKE_CAP`]. At the deadline the ledger is read once more, which
+//!   is what finds a row written by another PostgreSQL node (the bell rings
+//!   only on the node that recorded); there the store is also re-read
+//!   every [`OVERTAKE_REREAD_SHARED`].
+//! - A waiting answer holds only its own channel: one callback request,
+//!   the target's reply consumer (its delivery is acked only after the
+//!   answer is stored), the target's response folder (each folder is polled
+//!   in a task of its own, apart from polls, sweeps and the poller lease).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use serde::Serialize;
 use serde_json::json;
+use tokio::sync::broadcast;
+use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::config::HubConfig;
 use crate::plugins::PluginHost;
 use crate::responses::ResponseFolder;
-use crate::sandbox::{Feedback, FeedbackStatus, Inbound, InboundSource, Money, Waiting};
-use crate::store::{LedgerEntry, ReplyUpdate, Store, StoreError, UnmatchedReply, now};
+use crate::sandbox::{CallLimits, Feedback, FeedbackStatus, Inbound, InboundSource, Money, Waiting};
+use crate::store::{Backend, InFlight, LedgerEntry, ReplyUpdate, Store, StoreError, UnmatchedReply, now};
 use crate::telemetry::metrics;
 use crate::telemetry::trace::{self, TraceContext};
 use crate::timeline::{Actor, EventKind, NewEvent, OrderStatus};
@@ -41,6 +74,22 @@ use crate::transports::{HandledAs, InboundHandler, Received};
 
 /// The node lease that makes pollers run on one node.
 pub const POLLER_LEASE: &str = "pollers";
+
+/// What an attempt may take beyond its plugin call: reading the order
+/// before it, recording the outcome after it, on a busy store.
+pub const OVERTAKE_MARGIN: Duration = Duration::from_secs(5);
+/// The longest an answer waits for the submit it may have overtaken,
+/// whatever the target's wall-clock limit.
+pub const OVERTAKE_CAP: Duration = Duration::from_secs(60);
+/// How often a waiting answer re-reads the store on PostgreSQL, where an
+/// attempt recorded by another node rings no bell on this one.
+pub const OVERTAKE_REREAD_SHARED: Duration = Duration::from_millis(500);
+
+/// How long an answer that matches no ledger row may wait for an attempt
+/// of its target that is still in flight (see the module docs).
+pub fn overtake_wait(limits: &CallLimits) -> Duration {
+    limits.wall().saturating_add(OVERTAKE_MARGIN).min(OVERTAKE_CAP)
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReplyError {
@@ -83,6 +132,8 @@ pub struct Replies {
     node: String,
     lease: Duration,
     poll_intervals: BTreeMap<String, Duration>,
+    /// Per target: how long an answer may wait for its submit ([`overtake_wait`]).
+    overtake_waits: BTreeMap<String, Duration>,
     /// The OPS response folders this node polls while it holds the lease.
     folders: Vec<ResponseFolder>,
 }
@@ -109,6 +160,11 @@ impl Replies {
                         .poll_interval_ms
                         .map(|ms| (name.clone(), Duration::from_millis(ms)))
                 })
+                .collect(),
+            overtake_waits: config
+                .targets
+                .iter()
+                .map(|(name, target)| (name.clone(), overtake_wait(&target.limits)))
                 .collect(),
             folders: plugins
                 .response_folders()
@@ -156,62 +212,13 @@ impl Replies {
         raw: &Inbound,
         report: &mut InboundReport,
     ) -> Result<(), StoreError> {
-        let correlation = feedback.correlation_id.as_deref().or(raw.correlation_id.as_deref());
-        let mut entry = match correlation {
-            Some(id) => self.store.ledger_entry(target, id).await?,
-            None => None,
+        let wait = match raw.source {
+            // A poll asks about orders already in the ledger, on the poller
+            // loop: nothing to wait for, and no other target held up.
+            InboundSource::Poll => Duration::ZERO,
+            _ => self.overtake_waits.get(target).copied().unwrap_or_default(),
         };
-        if entry.is_none() && (feedback.order_id.is_some() || feedback.ops_ref.is_some()) {
-            entry = self
-                .store
-                .ledger_entry_by(target, feedback.order_id.as_deref(), feedback.ops_ref.as_deref())
-                .await?;
-        }
-        let Some(entry) = entry else {
-            let reason = match correlation {
-                Some(id) => format!("no order at target `{target}` waits for correlation id `{id}`"),
-                None => format!("the answer names no correlation id, order or OPS reference known at `{target}`"),
-            };
-            self.keep(target, raw, Some(&feedback), reason).await?;
-            report.unmatched += 1;
-            return Ok(());
-        };
-        // The OPS's answer is a span of the order's trace too: portal →
-        // intake → attempt → reply, one trace however late the answer comes.
-        let span = tracing::info_span!(
-            "reply",
-            order_id = %entry.order_id,
-            target,
-            source = source_name(raw.source),
-            trace_id = tracing::field::Empty,
-        );
-        let order_trace = self.store.order_traceparent(&entry.order_id).await?;
-        let trace = trace::join(&span, order_trace.as_deref().and_then(TraceContext::parse));
-        span.record("trace_id", trace.trace_id());
-        let plan = plan(target, &feedback, raw.source, &entry);
-        let applied = self
-            .store
-            .apply_reply(
-                &entry,
-                &ReplyUpdate {
-                    report_key: &plan.report_key,
-                    status: plan.status,
-                    ledger_state: plan.ledger_state,
-                    ops_ref: feedback.ops_ref.as_deref(),
-                    events: std::slice::from_ref(&plan.event),
-                },
-            )
-            .instrument(span.clone())
-            .await?;
-        let _in_reply = span.enter();
-        if applied {
-            metrics::reply("applied");
-            report.applied += 1;
-            tracing::info!(order_id = %entry.order_id, target, kind = plan.event.kind.as_str(), "reply applied");
-        } else {
-            report.duplicates += 1;
-        }
-        Ok(())
+        apply_feedback(&self.store, target, feedback, raw, wait, report).await
     }
 
     async fn keep(
@@ -221,23 +228,7 @@ impl Replies {
         feedback: Option<&Feedback>,
         reason: String,
     ) -> Result<(), StoreError> {
-        tracing::warn!(target, source = ?raw.source, reason, "reply kept as unmatched");
-        metrics::reply("unmatched");
-        self.store
-            .keep_unmatched(&UnmatchedReply {
-                id: uuid::Uuid::now_v7().to_string(),
-                target: target.to_owned(),
-                source: source_name(raw.source).to_owned(),
-                correlation_id: feedback
-                    .and_then(|f| f.correlation_id.clone())
-                    .or_else(|| raw.correlation_id.clone()),
-                received_at: now(),
-                reason,
-                feedback: feedback.and_then(|f| serde_json::to_value(f).ok()),
-                body: base64::engine::general_purpose::STANDARD.encode(&raw.body),
-                content_type: raw.content_type.clone(),
-            })
-            .await
+        keep(&self.store, target, raw, feedback, reason).await
     }
 
     /// Marks every reply whose deadline passed since the last sweep.
@@ -305,8 +296,11 @@ impl Replies {
     }
 
     /// Holds the poller lease when it can and, while holding it, polls the
-    /// targets that ask for it and sweeps reply deadlines. Gives the lease
-    /// up on shutdown.
+    /// targets that ask for it, sweeps reply deadlines and starts the poll
+    /// of each response folder — in a task of its own, so a file whose
+    /// answer waits for its submit holds up neither the other folders nor
+    /// the polls, the sweep and the lease. Gives the lease up on shutdown,
+    /// once the folder polls under way are done.
     pub async fn run_pollers(self: Arc<Self>, shutdown: CancellationToken) {
         let tick = (self.lease / 3)
             .min(self.poll_intervals.values().min().copied().unwrap_or(Duration::MAX))
@@ -320,6 +314,7 @@ impl Replies {
             .max(Duration::from_millis(100));
         let mut held: Option<i64> = None;
         let mut last_poll: BTreeMap<&str, Instant> = BTreeMap::new();
+        let mut folder_polls: Vec<Option<tokio::task::JoinHandle<()>>> = self.folders.iter().map(|_| None).collect();
         loop {
             match self
                 .store
@@ -345,7 +340,7 @@ impl Replies {
                             }
                         }
                     }
-                    self.poll_folders().await;
+                    self.start_folder_polls(&mut folder_polls);
                 }
                 Ok(None) => {
                     if held.take().is_some() {
@@ -359,11 +354,281 @@ impl Replies {
                 () = tokio::time::sleep(tick) => {}
             }
         }
+        for poll in folder_polls.into_iter().flatten() {
+            if let Err(error) = poll.await {
+                tracing::warn!(%error, "a response folder poll ended abnormally");
+            }
+        }
         if held.is_some()
             && let Err(error) = self.store.release_node_lease(POLLER_LEASE, &self.node).await
         {
             tracing::warn!(%error, "cannot give the poller lease up; it will expire");
         }
+    }
+}
+
+/// Matches one piece of feedback to its order — waiting up to `wait` for
+/// an attempt of `target` in flight whose record it may have overtaken —
+/// and applies it, or keeps it as unmatched.
+async fn apply_feedback(
+    store: &Store,
+    target: &str,
+    feedback: Feedback,
+    raw: &Inbound,
+    wait: Duration,
+    report: &mut InboundReport,
+) -> Result<(), StoreError> {
+    let keys = Keys::of(&feedback, raw);
+    let entry = match find_entry(store, target, &keys, wait).await? {
+        Ok(entry) => entry,
+        Err(missing) => {
+            let mut reason = match keys.correlation {
+                Some(id) => format!("no order at target `{target}` waits for correlation id `{id}`"),
+                None => format!("the answer names no correlation id, order or OPS reference known at `{target}`"),
+            };
+            if let Some(waited) = missing.waited {
+                let ms = waited.as_millis();
+                reason = match missing.in_flight {
+                    0 => format!("{reason} (after waiting {ms} ms for the target's attempts in flight to be recorded)"),
+                    n => format!("{reason} (after waiting {ms} ms; {n} attempt(s) of the target still in flight)"),
+                };
+            }
+            keep(store, target, raw, Some(&feedback), reason).await?;
+            report.unmatched += 1;
+            return Ok(());
+        }
+    };
+    // The OPS's answer is a span of the order's trace too: portal →
+    // intake → attempt → reply, one trace however late the answer comes.
+    let span = tracing::info_span!(
+        "reply",
+        order_id = %entry.order_id,
+        target,
+        source = source_name(raw.source),
+        trace_id = tracing::field::Empty,
+    );
+    let order_trace = store.order_traceparent(&entry.order_id).await?;
+    let trace = trace::join(&span, order_trace.as_deref().and_then(TraceContext::parse));
+    span.record("trace_id", trace.trace_id());
+    let plan = plan(target, &feedback, raw.source, &entry);
+    let applied = store
+        .apply_reply(
+            &entry,
+            &ReplyUpdate {
+                report_key: &plan.report_key,
+                status: plan.status,
+                ledger_state: plan.ledger_state,
+                ops_ref: feedback.ops_ref.as_deref(),
+                events: std::slice::from_ref(&plan.event),
+            },
+        )
+        .instrument(span.clone())
+        .await?;
+    let _in_reply = span.enter();
+    if applied {
+        metrics::reply("applied");
+        report.applied += 1;
+        tracing::info!(order_id = %entry.order_id, target, kind = plan.event.kind.as_str(), "reply applied");
+    } else {
+        report.duplicates += 1;
+    }
+    Ok(())
+}
+
+async fn keep(
+    store: &Store,
+    target: &str,
+    raw: &Inbound,
+    feedback: Option<&Feedback>,
+    reason: String,
+) -> Result<(), StoreError> {
+    tracing::warn!(target, source = ?raw.source, reason, "reply kept as unmatched");
+    metrics::reply("unmatched");
+    store
+        .keep_unmatched(&UnmatchedReply {
+            id: uuid::Uuid::now_v7().to_string(),
+            target: target.to_owned(),
+            source: source_name(raw.source).to_owned(),
+            correlation_id: feedback
+                .and_then(|f| f.correlation_id.clone())
+                .or_else(|| raw.correlation_id.clone()),
+            received_at: now(),
+            reason,
+            feedback: feedback.and_then(|f| serde_json::to_value(f).ok()),
+            body: base64::engine::general_purpose::STANDARD.encode(&raw.body),
+            content_type: raw.content_type.clone(),
+        })
+        .await
+}
+
+/// What a piece of feedback is matched by: its correlation id (or the
+/// message's), else the order id or OPS reference it names.
+#[derive(Debug, Clone, Copy)]
+struct Keys<'a> {
+    correlation: Option<&'a str>,
+    order_id: Option<&'a str>,
+    ops_ref: Option<&'a str>,
+}
+
+impl<'a> Keys<'a> {
+    fn of(feedback: &'a Feedback, raw: &'a Inbound) -> Self {
+        Keys {
+            correlation: feedback.correlation_id.as_deref().or(raw.correlation_id.as_deref()),
+            order_id: feedback.order_id.as_deref(),
+            ops_ref: feedback.ops_ref.as_deref(),
+        }
+    }
+}
+
+/// The ledger row `keys` name at `target`, as the store has it now.
+async fn ledger_entry(store: &Store, target: &str, keys: &Keys<'_>) -> Result<Option<LedgerEntry>, StoreError> {
+    let mut entry = match keys.correlation {
+        Some(id) => store.ledger_entry(target, id).await?,
+        None => None,
+    };
+    if entry.is_none() && (keys.order_id.is_some() || keys.ops_ref.is_some()) {
+        entry = store.ledger_entry_by(target, keys.order_id, keys.ops_ref).await?;
+    }
+    Ok(entry)
+}
+
+/// No ledger row for an answer, once the wait (if any) is over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Missing {
+    /// How long it waited for attempts in flight; `None`: none were.
+    waited: Option<Duration>,
+    /// Attempts of those it waited for still in flight at the deadline.
+    in_flight: usize,
+}
+
+/// The first look for an answer's ledger row.
+enum Lookup {
+    Found(LedgerEntry),
+    /// No row, and no attempt in flight that could still write it.
+    Missing,
+    /// No row yet, but attempts of the target are in flight.
+    Overtaken(Overtaken),
+}
+
+/// The ledger row of an answer: at once, or once the attempts of `target`
+/// in flight when it was looked up are recorded (bounded by `wait`).
+async fn find_entry(
+    store: &Store,
+    target: &str,
+    keys: &Keys<'_>,
+    wait: Duration,
+) -> Result<Result<LedgerEntry, Missing>, StoreError> {
+    match look(store, target, keys, wait).await? {
+        Lookup::Found(entry) => Ok(Ok(entry)),
+        Lookup::Missing => Ok(Err(Missing {
+            waited: None,
+            in_flight: 0,
+        })),
+        Lookup::Overtaken(overtaken) => overtaken.settle(store, target, keys).await,
+    }
+}
+
+/// Looks for the row once. With a `wait`, the bell is subscribed to and
+/// the attempts in flight are read *before* the ledger, so an attempt that
+/// records its row after this look is among them and rings the bell.
+async fn look(store: &Store, target: &str, keys: &Keys<'_>, wait: Duration) -> Result<Lookup, StoreError> {
+    if wait.is_zero() {
+        return Ok(match ledger_entry(store, target, keys).await? {
+            Some(entry) => Lookup::Found(entry),
+            None => Lookup::Missing,
+        });
+    }
+    let bell = store.timeline_bell();
+    let in_flight: HashSet<InFlight> = store.attempts_in_flight(target).await?.into_iter().collect();
+    if let Some(entry) = ledger_entry(store, target, keys).await? {
+        return Ok(Lookup::Found(entry));
+    }
+    if in_flight.is_empty() {
+        return Ok(Lookup::Missing);
+    }
+    Ok(Lookup::Overtaken(Overtaken {
+        bell,
+        in_flight,
+        started: Instant::now(),
+        deadline: tokio::time::Instant::now() + wait,
+    }))
+}
+
+/// An answer that matched no row while attempts of its target were in
+/// flight: it may have overtaken one of them.
+struct Overtaken {
+    /// Subscribed before the first look.
+    bell: broadcast::Receiver<Arc<str>>,
+    /// The attempts it waits for: in flight at the first look (a later
+    /// attempt, or the same job's next one, cannot be what the OPS answered).
+    in_flight: HashSet<InFlight>,
+    started: Instant,
+    deadline: tokio::time::Instant,
+}
+
+impl Overtaken {
+    /// Waits until the row is there, none of the attempts is in flight any
+    /// more, or the deadline passed — then reads the ledger a last time.
+    async fn settle(
+        mut self,
+        store: &Store,
+        target: &str,
+        keys: &Keys<'_>,
+    ) -> Result<Result<LedgerEntry, Missing>, StoreError> {
+        let reread = match store.backend() {
+            Backend::Postgres => Some(OVERTAKE_REREAD_SHARED),
+            Backend::Sqlite => None,
+        };
+        tracing::debug!(
+            target,
+            in_flight = self.in_flight.len(),
+            "an answer matches no order yet; waiting for the target's attempts in flight"
+        );
+        loop {
+            let orders: HashSet<String> = self.in_flight.iter().map(|a| a.order_id.clone()).collect();
+            let deadline_passed = tokio::select! {
+                () = tokio::time::sleep_until(self.deadline) => true,
+                () = rung_for_any(&mut self.bell, &orders) => false,
+                () = sleep_or_never(reread) => false,
+            };
+            if !deadline_passed {
+                let now_in_flight: HashSet<InFlight> = store.attempts_in_flight(target).await?.into_iter().collect();
+                self.in_flight.retain(|attempt| now_in_flight.contains(attempt));
+            }
+            let waited = self.started.elapsed();
+            if let Some(entry) = ledger_entry(store, target, keys).await? {
+                tracing::info!(target, order_id = %entry.order_id, waited_ms = waited.as_millis() as u64,
+                    "an answer that overtook its submit matched once the attempt was recorded");
+                return Ok(Ok(entry));
+            }
+            if deadline_passed || self.in_flight.is_empty() {
+                return Ok(Err(Missing {
+                    waited: Some(waited),
+                    in_flight: self.in_flight.len(),
+                }));
+            }
+        }
+    }
+}
+
+/// Returns when the bell rings for one of `orders`, or rang too often to
+/// tell (lagged: look again).
+async fn rung_for_any(bell: &mut broadcast::Receiver<Arc<str>>, orders: &HashSet<String>) {
+    loop {
+        match bell.recv().await {
+            Ok(order) if orders.contains(&*order) => return,
+            Ok(_) => {}
+            Err(RecvError::Lagged(_)) => return,
+            // The store is going away with the hub: the deadline decides.
+            Err(RecvError::Closed) => std::future::pending::<()>().await,
+        }
+    }
+}
+
+async fn sleep_or_never(period: Option<Duration>) {
+    match period {
+        Some(period) => tokio::time::sleep(period).await,
+        None => std::future::pending::<()>().await,
     }
 }
 
@@ -394,33 +659,45 @@ impl InboundHandler for ReplyInbox {
 }
 
 impl Replies {
-    /// Polls every response folder whose interval has passed.
-    pub async fn poll_folders(self: &Arc<Self>) {
-        for folder in &self.folders {
-            if !folder.due().await {
+    /// Starts a poll of every response folder whose last one is done.
+    fn start_folder_polls(self: &Arc<Self>, running: &mut [Option<tokio::task::JoinHandle<()>>]) {
+        for (index, slot) in running.iter_mut().enumerate() {
+            if slot.as_ref().is_some_and(|poll| !poll.is_finished()) {
                 continue;
             }
-            let inbox = ReplyInbox {
-                replies: self.clone(),
-                target: folder.target().to_owned(),
-                source: InboundSource::ResponseFile,
-            };
-            let result = folder.poll(&inbox).await;
-            // An OPS that is down would otherwise log the same warning every
-            // poll: warn when it starts failing, say when it is back.
-            let was_failing = folder.mark_failing(result.is_err());
-            match result {
-                Ok(report) => {
-                    if was_failing {
-                        tracing::info!(target = folder.target(), "response folder reachable again");
-                    }
-                    if report.taken + report.unreadable + report.failed > 0 {
-                        tracing::debug!(target = folder.target(), ?report, "response folder polled");
-                    }
+            let replies = self.clone();
+            *slot = Some(tokio::spawn(async move { replies.poll_folder(index).await }));
+        }
+    }
+
+    /// Polls the response folder `index` if its interval has passed.
+    async fn poll_folder(self: Arc<Self>, index: usize) {
+        let Some(folder) = self.folders.get(index) else {
+            return;
+        };
+        if !folder.due().await {
+            return;
+        }
+        let inbox = ReplyInbox {
+            replies: self.clone(),
+            target: folder.target().to_owned(),
+            source: InboundSource::ResponseFile,
+        };
+        let result = folder.poll(&inbox).await;
+        // An OPS that is down would otherwise log the same warning every
+        // poll: warn when it starts failing, say when it is back.
+        let was_failing = folder.mark_failing(result.is_err());
+        match result {
+            Ok(report) => {
+                if was_failing {
+                    tracing::info!(target = folder.target(), "response folder reachable again");
                 }
-                Err(error) if was_failing => tracing::debug!(%error, "response folder still unreachable"),
-                Err(error) => tracing::warn!(%error, "response folder poll failed; retrying every poll interval"),
+                if report.taken + report.unreadable + report.failed > 0 {
+                    tracing::debug!(target = folder.target(), ?report, "response folder polled");
+                }
             }
+            Err(error) if was_failing => tracing::debug!(%error, "response folder still unreachable"),
+            Err(error) => tracing::warn!(%error, "response folder poll failed; retrying every poll interval"),
         }
     }
 }
@@ -810,5 +1087,392 @@ mod tests {
         ] {
             assert!(!money(amount, currency).is_well_formed(), "{amount} {currency}");
         }
+    }
+}
+
+/// Answers that overtake their own submit, against a real SQLite store: a
+/// job is leased as the dispatcher leases it, the answer is matched before
+/// the attempt is recorded, and the record is written by the same store
+/// call the dispatcher makes (`finish_job`, which rings the bell).
+#[cfg(test)]
+mod overtaking {
+    use std::time::Duration;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::store::{AttemptRecord, ClaimRequest, JobFinish, LeasedJob, NewOrder, ReplyWait};
+    use crate::timeline::{Actor, EventKind, NewEvent, OrderStatus};
+
+    const TARGET: &str = "wms";
+    /// Longer than any test may take: a test that passes did not wait for it.
+    const FOREVER: Duration = Duration::from_secs(3600);
+    /// How long a test gives what must happen without waiting for a deadline.
+    const PROMPTLY: Duration = Duration::from_secs(30);
+
+    /// A fresh SQLite file, beside the other tests' ones.
+    fn sqlite_url() -> String {
+        let dir = std::env::temp_dir().join("order-hub-tests");
+        std::fs::create_dir_all(&dir).unwrap();
+        let name = format!("hub_overtake_{}.db", uuid::Uuid::now_v7().simple());
+        format!("sqlite:{}", dir.join(name).display())
+    }
+
+    /// A fresh PostgreSQL database (`HUB_TEST_POSTGRES_URL` is the admin
+    /// connection, as for the other tests).
+    async fn postgres_url() -> String {
+        let admin =
+            std::env::var("HUB_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&admin)
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL at {admin}: {e}"));
+        let name = format!("hub_overtake_{}", uuid::Uuid::now_v7().simple());
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        let base = admin.rsplit_once('/').map(|(base, _)| base).unwrap();
+        format!("{base}/{name}")
+    }
+
+    async fn store() -> Store {
+        Store::connect(&sqlite_url()).await.unwrap()
+    }
+
+    /// A queued order with its outbox job for [`TARGET`].
+    async fn queue(store: &Store) -> String {
+        let id = uuid::Uuid::now_v7().to_string();
+        store
+            .create_order(
+                &NewOrder {
+                    id: id.clone(),
+                    tenant: "acme".into(),
+                    line: "warehouse-order".into(),
+                    schema_version: 1,
+                    status: OrderStatus::Queued,
+                    submission: "{}".into(),
+                    normalized: json!({}),
+                    problems: Vec::new(),
+                    customer_reference: None,
+                    events: vec![NewEvent::new(EventKind::Queued, Actor::System, "Queued")],
+                    target: TARGET.into(),
+                    traceparent: None,
+                },
+                None,
+            )
+            .await
+            .unwrap();
+        id
+    }
+
+    /// Leases every due job of [`TARGET`], as the dispatcher does.
+    async fn lease(store: &Store, limit: u32) -> Vec<LeasedJob> {
+        store
+            .claim_jobs(&ClaimRequest {
+                node: "node-1",
+                targets: &[TARGET.to_owned()],
+                limit,
+                lease: Duration::from_secs(60),
+            })
+            .await
+            .unwrap()
+    }
+
+    fn attempt(outcome: &'static str) -> AttemptRecord {
+        AttemptRecord {
+            started_at: now(),
+            node: "node-1".into(),
+            plugin: "warehouse-amqp".into(),
+            plugin_version: "1.0.0".into(),
+            outcome,
+            error_kind: None,
+            detail: None,
+        }
+    }
+
+    /// Records the attempt as the dispatcher records `pending`: the order
+    /// `submitted`, its ledger row under `correlation_id`.
+    async fn record_submitted(store: &Store, job: &LeasedJob, correlation_id: &str) {
+        let recorded = store
+            .finish_job(
+                job,
+                JobFinish::Done {
+                    status: OrderStatus::Submitted,
+                    events: vec![NewEvent::new(
+                        EventKind::Submitted,
+                        Actor::Target(TARGET.into()),
+                        "Handed to the warehouse",
+                    )],
+                    attempt: attempt("pending"),
+                    reply: Some(ReplyWait {
+                        correlation_id: correlation_id.to_owned(),
+                        reply_due: String::new(),
+                    }),
+                },
+            )
+            .await
+            .unwrap();
+        assert!(recorded);
+    }
+
+    fn accepted(correlation_id: &str) -> (Feedback, Inbound) {
+        let feedback = Feedback {
+            correlation_id: Some(correlation_id.to_owned()),
+            ops_ref: Some("WMS-000042".into()),
+            order_id: None,
+            status: FeedbackStatus::Accepted,
+            code: Some("ACCEPTED".into()),
+            message: "入库单已创建".into(),
+            occurred_at: None,
+            reasons: Vec::new(),
+            milestone: None,
+            amount: None,
+            document: None,
+        };
+        let raw = Inbound {
+            source: InboundSource::AmqpReply,
+            correlation_id: Some(correlation_id.to_owned()),
+            name: None,
+            content_type: Some("application/json".into()),
+            headers: Vec::new(),
+            body: serde_json::to_vec(&feedback).unwrap(),
+        };
+        (feedback, raw)
+    }
+
+    fn keys(correlation_id: &str) -> Keys<'_> {
+        Keys {
+            correlation: Some(correlation_id),
+            order_id: None,
+            ops_ref: None,
+        }
+    }
+
+    async fn unmatched(store: &Store) -> Vec<UnmatchedReply> {
+        store.unmatched_replies(None, 100).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_answer_that_overtakes_its_submit_waits_for_the_record_and_matches_it() {
+        let store = store().await;
+        let order = queue(&store).await;
+        let [job] = lease(&store, 1).await.try_into().unwrap();
+
+        // The answer is looked up before the attempt is recorded: no row
+        // yet, but the attempt is in flight — it waits instead of giving up.
+        let Lookup::Overtaken(overtaken) = look(&store, TARGET, &keys(&order), FOREVER).await.unwrap() else {
+            panic!("an answer with no row while its target has an attempt in flight must wait");
+        };
+        assert_eq!(overtaken.in_flight.len(), 1);
+        // The dispatcher records the attempt (and rings the bell) …
+        record_submitted(&store, &job, &order).await;
+        // … and the waiting answer finds the row: woken by the bell, not
+        // by its (hour-long) deadline.
+        let entry = tokio::time::timeout(PROMPTLY, overtaken.settle(&store, TARGET, &keys(&order)))
+            .await
+            .expect("woken by the bell")
+            .unwrap()
+            .expect("matched once the attempt was recorded");
+        assert_eq!(entry.order_id, order);
+        assert_eq!(entry.correlation_id, order);
+    }
+
+    #[tokio::test]
+    async fn an_answer_handed_over_before_the_submit_is_recorded_is_applied_to_the_order() {
+        let store = store().await;
+        let order = queue(&store).await;
+        let [job] = lease(&store, 1).await.try_into().unwrap();
+
+        let (feedback, raw) = accepted(&order);
+        let answer = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut report = InboundReport::default();
+                apply_feedback(&store, TARGET, feedback, &raw, FOREVER, &mut report)
+                    .await
+                    .map(|()| report)
+            })
+        };
+        record_submitted(&store, &job, &order).await;
+        let report = tokio::time::timeout(PROMPTLY, answer).await.unwrap().unwrap().unwrap();
+
+        assert_eq!(report.applied, 1, "{report:?}");
+        assert_eq!(report.unmatched, 0, "{report:?}");
+        assert_eq!(report.handled_as(), HandledAs::Applied);
+        let stored = store.order(&order).await.unwrap().unwrap();
+        assert_eq!(stored.status, OrderStatus::Accepted);
+        let kinds: Vec<EventKind> = store.timeline(&order).await.unwrap().iter().map(|e| e.kind).collect();
+        assert_eq!(kinds, [EventKind::Queued, EventKind::Submitted, EventKind::Accepted]);
+        assert!(unmatched(&store).await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_answer_with_no_attempt_in_flight_is_kept_at_once() {
+        let store = store().await;
+        // Queued but not leased: no attempt of the target is in flight.
+        queue(&store).await;
+        assert!(store.attempts_in_flight(TARGET).await.unwrap().is_empty());
+
+        let (feedback, raw) = accepted("nobody");
+        assert!(matches!(
+            look(&store, TARGET, &keys("nobody"), FOREVER).await.unwrap(),
+            Lookup::Missing
+        ));
+        let mut report = InboundReport::default();
+        tokio::time::timeout(
+            PROMPTLY,
+            apply_feedback(&store, TARGET, feedback, &raw, FOREVER, &mut report),
+        )
+        .await
+        .expect("kept without waiting")
+        .unwrap();
+        assert_eq!(report.unmatched, 1, "{report:?}");
+        let kept = unmatched(&store).await;
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].correlation_id.as_deref(), Some("nobody"));
+        assert_eq!(
+            kept[0].reason,
+            "no order at target `wms` waits for correlation id `nobody`"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_answer_still_unmatched_at_the_deadline_is_kept() {
+        let store = store().await;
+        queue(&store).await;
+        // In flight, and never recorded while the answer waits.
+        let _job = lease(&store, 1).await;
+
+        let (feedback, raw) = accepted("nobody");
+        let wait = Duration::from_millis(300);
+        let started = std::time::Instant::now();
+        let mut report = InboundReport::default();
+        apply_feedback(&store, TARGET, feedback, &raw, wait, &mut report)
+            .await
+            .unwrap();
+        assert!(started.elapsed() >= wait, "kept before its deadline");
+        assert_eq!(report.unmatched, 1, "{report:?}");
+        let kept = unmatched(&store).await;
+        assert_eq!(kept.len(), 1, "kept once");
+        assert!(
+            kept[0]
+                .reason
+                .starts_with("no order at target `wms` waits for correlation id `nobody` (after waiting ")
+                && kept[0]
+                    .reason
+                    .ends_with("ms; 1 attempt(s) of the target still in flight)"),
+            "{}",
+            kept[0].reason
+        );
+    }
+
+    #[tokio::test]
+    async fn attempts_that_start_after_the_answer_do_not_hold_it() {
+        let store = store().await;
+        let first = queue(&store).await;
+        let [job] = lease(&store, 1).await.try_into().unwrap();
+        let Lookup::Overtaken(overtaken) = look(&store, TARGET, &keys("nobody"), FOREVER).await.unwrap() else {
+            panic!("an attempt is in flight");
+        };
+
+        // The attempt it may have overtaken ends without a ledger row (a
+        // retry); the same job's next attempt and another order's first
+        // one start — a busy target always has some in flight.
+        let retried = store
+            .finish_job(
+                &job,
+                JobFinish::Retry {
+                    available_at: now(),
+                    events: Vec::new(),
+                    attempt: attempt("retry"),
+                },
+            )
+            .await
+            .unwrap();
+        assert!(retried);
+        queue(&store).await;
+        let next = lease(&store, 2).await;
+        assert_eq!(next.len(), 2);
+        assert!(next.iter().any(|job| job.order_id == first));
+
+        let missing = tokio::time::timeout(PROMPTLY, overtaken.settle(&store, TARGET, &keys("nobody")))
+            .await
+            .expect("no wait for attempts that started after the answer")
+            .unwrap()
+            .expect_err("nothing to match");
+        assert_eq!(missing.in_flight, 0);
+        assert!(missing.waited.is_some());
+    }
+
+    /// Two nodes on one store: the attempt is recorded by the other node,
+    /// so this node's bell stays silent. The wait's last read finds it.
+    #[tokio::test]
+    async fn a_row_another_node_recorded_is_found_by_the_read_at_the_deadline() {
+        let url = sqlite_url();
+        let (here, there) = (Store::connect(&url).await.unwrap(), Store::connect(&url).await.unwrap());
+        let order = queue(&there).await;
+        let [job] = lease(&there, 1).await.try_into().unwrap();
+        let Lookup::Overtaken(overtaken) = look(&here, TARGET, &keys(&order), Duration::from_millis(200))
+            .await
+            .unwrap()
+        else {
+            panic!("an attempt is in flight (on the other node)");
+        };
+        record_submitted(&there, &job, &order).await;
+        let entry = overtaken
+            .settle(&here, TARGET, &keys(&order))
+            .await
+            .unwrap()
+            .expect("the read at the deadline finds the other node's row");
+        assert_eq!(entry.order_id, order);
+    }
+
+    /// On PostgreSQL the waiting node also re-reads the store meanwhile, so
+    /// another node's record is found long before the deadline.
+    #[tokio::test]
+    async fn on_postgresql_a_row_another_node_recorded_is_found_before_the_deadline() {
+        let url = postgres_url().await;
+        let (here, there) = (Store::connect(&url).await.unwrap(), Store::connect(&url).await.unwrap());
+        let order = queue(&there).await;
+        let [job] = lease(&there, 1).await.try_into().unwrap();
+        assert_eq!(here.attempts_in_flight(TARGET).await.unwrap().len(), 1);
+        let Lookup::Overtaken(overtaken) = look(&here, TARGET, &keys(&order), FOREVER).await.unwrap() else {
+            panic!("an attempt is in flight (on the other node)");
+        };
+        record_submitted(&there, &job, &order).await;
+        let entry = tokio::time::timeout(PROMPTLY, overtaken.settle(&here, TARGET, &keys(&order)))
+            .await
+            .expect("found by a re-read, not at the hour-long deadline")
+            .unwrap()
+            .expect("matched");
+        assert_eq!(entry.order_id, order);
+
+        // And the whole answer is applied on this node.
+        let (feedback, raw) = accepted(&order);
+        let mut report = InboundReport::default();
+        apply_feedback(&here, TARGET, feedback, &raw, FOREVER, &mut report)
+            .await
+            .unwrap();
+        assert_eq!(report.applied, 1, "{report:?}");
+        let stored = here.order(&order).await.unwrap().unwrap();
+        assert_eq!(stored.status, OrderStatus::Accepted);
+        assert!(unmatched(&here).await.is_empty());
+    }
+
+    #[test]
+    fn the_wait_is_the_wall_clock_limit_plus_a_margin_capped() {
+        assert_eq!(overtake_wait(&CallLimits::default()), Duration::from_secs(35));
+        let quick = CallLimits {
+            wall_ms: 2_000,
+            ..CallLimits::default()
+        };
+        assert_eq!(overtake_wait(&quick), Duration::from_secs(7));
+        let slow = CallLimits {
+            wall_ms: 600_000,
+            ..CallLimits::default()
+        };
+        assert_eq!(overtake_wait(&slow), OVERTAKE_CAP);
     }
 }
