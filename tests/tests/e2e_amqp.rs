@@ -216,3 +216,67 @@ async fn amqp_e2e_broker_restart_mid_run_loses_no_order() {
     hub.stop().await;
     wms.clean_up().await;
 }
+
+/// The WMS answers each order the moment it receives it, without waiting
+/// for the hub to record `submitted`: the answer can overtake the hub's own
+/// record of the submit (the broker's confirm and the ledger row come after
+/// the WMS already has the message). Every answer must still be matched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn amqp_e2e_an_instant_answer_that_overtakes_the_submit_is_matched() {
+    const ORDERS: usize = 20;
+    let wms = Wms::start().await;
+    let mut inbox = wms.peer.consume(&wms.orders).await.unwrap();
+    let hub = TestHub::start(&wms.target(&temp_dir("secrets"))).await;
+
+    let submit = async {
+        let mut ids = Vec::with_capacity(ORDERS);
+        for _ in 0..ORDERS {
+            ids.push(
+                hub.submit("warehouse-order", &example_order("warehouse-order", "messy-inbound"))
+                    .await,
+            );
+        }
+        ids
+    };
+    // Answered on receipt, while the hub may still be waiting for the
+    // broker's confirm of the same message.
+    let answer = async {
+        let mut answered = std::collections::BTreeSet::new();
+        while answered.len() < ORDERS {
+            let got = inbox.next_within(WITHIN).await.unwrap();
+            let correlation = got.correlation_id.clone().unwrap();
+            if answered.insert(correlation.clone()) {
+                wms.answer(
+                    &correlation,
+                    &json!({"correlation_id": correlation, "status": "ACCEPTED", "wms_ref": format!("WMS-{}", answered.len())}),
+                )
+                .await;
+            }
+        }
+        answered
+    };
+    let (ids, answered) = tokio::join!(submit, answer);
+    assert_eq!(
+        ids.iter().cloned().collect::<std::collections::BTreeSet<_>>(),
+        answered,
+        "the WMS answered every order once"
+    );
+
+    for id in &ids {
+        let order = hub.wait_for_status(id, &["accepted"], WITHIN).await;
+        let kinds: Vec<Value> = events(&order).iter().map(|e| e["kind"].clone()).collect();
+        let submitted = kinds.iter().position(|k| k == "submitted");
+        let accepted = kinds.iter().position(|k| k == "accepted");
+        assert!(
+            submitted.is_some() && submitted < accepted,
+            "the answer is applied after the submit it overtook: {kinds:?}"
+        );
+    }
+    // Every answer was taken off the reply queue, none of them kept aside.
+    wms.peer.await_ready_count(&wms.replies, 0, WITHIN).await.unwrap();
+    let (status, unmatched) = hub.get(OPERATOR_KEY, "/v1/replies/unmatched").await;
+    assert_eq!(status, 200, "{unmatched:#}");
+    assert_eq!(unmatched["items"], json!([]), "no answer kept as unmatched");
+    hub.stop().await;
+    wms.clean_up().await;
+}
