@@ -47,10 +47,6 @@ const DATA: &str = "/tmp/order-hub-ops-sim";
 const BROKER_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often the WMS tries the broker again while it is unreachable.
 const BROKER_RETRY: Duration = Duration::from_secs(5);
-/// How long the WMS takes to answer an order. Not at once: the hub records
-/// an order as `submitted` only after the broker confirmed the message, and
-/// an answer overtaking that record would be kept as unmatched.
-const WMS_ANSWER_DELAY: Duration = Duration::from_secs(1);
 /// How long a server may take to stop before ops-sim exits anyway.
 const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -576,7 +572,8 @@ async fn run_wms(mut connection: Option<(Peer, Inbox)>, mut stopped: watch::Rece
 }
 
 /// Takes orders until the connection is lost (returns why); each is
-/// answered [`WMS_ANSWER_DELAY`] later.
+/// answered at once (the hub matches an answer that overtakes its own
+/// record of the submit).
 async fn answer_orders(peer: &Arc<Peer>, inbox: &mut Inbox, number: &mut u64) -> anyhow::Error {
     loop {
         let got = match tokio::time::timeout(Duration::from_secs(2), inbox.next()).await {
@@ -603,7 +600,6 @@ async fn answer_orders(peer: &Arc<Peer>, inbox: &mut Inbox, number: &mut u64) ->
         let message_id = format!("wms-{number}");
         let peer = Arc::clone(peer);
         tokio::spawn(async move {
-            tokio::time::sleep(WMS_ANSWER_DELAY).await;
             match peer
                 .publish_reply(&reply_to, answer.to_string().as_bytes(), &correlation, &message_id, &[])
                 .await
