@@ -15,7 +15,8 @@ use hub_kernel::sandbox::{
     BoundTarget, CallError, CallLimits, Capability, EngineSettings, Inbound, InboundSource, Outcome, PluginCall,
     PluginOrder, PluginPackage, PluginRegistry, SandboxEngine,
 };
-use hub_kernel::transports::http::ReqwestHttp;
+use hub_kernel::secret::Secret;
+use hub_kernel::transports::http::{HttpAuth, ReqwestHttp};
 use hub_kernel::transports::recorded::{Answer, RecordedCall, Replay};
 use hub_kernel::transports::{HttpRequest, HttpResponse, HttpTransport, TargetTransports, TransportError};
 
@@ -231,6 +232,37 @@ async fn a_plugin_sees_no_environment_no_files_and_no_secrets() {
         "denied by the hub: header `authorization` is set by the host only"
     );
     assert!(replay.calls().is_empty());
+}
+
+#[tokio::test]
+async fn a_plugin_setting_the_targets_api_key_header_is_denied_before_anything_is_sent() {
+    let engine = engine();
+    // A real listener, to see that not even a connection is made.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = url::Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
+    // The probe's `echo` sets `x-probe-version`: here the target's API-key header.
+    let auth = HttpAuth::Header {
+        name: "X-Probe-Version".to_owned(),
+        value: Secret::new("ak_live_5b1d0e9f"),
+    };
+    let http = Arc::new(ReqwestHttp::new(base, Some(auth), Duration::from_secs(5), 1 << 20).unwrap());
+    let call = probe(&engine, "echo", http);
+    let error = call.submit(&order("k")).await.unwrap_err();
+    let CallError::Failed(failure) = &error else {
+        panic!("{error:?}")
+    };
+    assert_eq!(
+        failure.cause,
+        Some(TransportError::Denied(
+            "header `x-probe-version` is set by the host only".to_owned()
+        )),
+        "{failure:?}"
+    );
+    assert!(!failure.retryable);
+    assert!(
+        futures_util::FutureExt::now_or_never(listener.accept()).is_none(),
+        "the request must not leave the host"
+    );
 }
 
 #[tokio::test]

@@ -3,12 +3,14 @@
 //! knows nothing of the hub's code (digest and text), Chinese text arrives
 //! byte-for-byte, a private CA is trusted only when configured, and slow or
 //! overloaded OPS reach the caller as a timeout or as a 503 with its
-//! Retry-After.
+//! Retry-After, and an OPS that echoes the host's credentials (bearer,
+//! basic, API key, a WS-Security password) does not hand them to the plugin.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
 use hub_e2e::servers::ops_http::{
     CUSTOMS_PATH, CUSTOMS_V12_PATH, CustomsBehaviour, FieldError, OpsHttpOptions, OpsHttpServer, SOAP11_NAMESPACE,
     SOAP12_NAMESPACE, SUBMIT_ACTION, WsseAccount,
@@ -16,7 +18,7 @@ use hub_e2e::servers::ops_http::{
 use hub_kernel::config::{HubConfig, WssePasswordType};
 use hub_kernel::plugins::PluginHost;
 use hub_kernel::secret::Secret;
-use hub_kernel::transports::http::{HttpSetupError, HttpTargetOptions, ReqwestHttp};
+use hub_kernel::transports::http::{HttpAuth, HttpSetupError, HttpTargetOptions, ReqwestHttp};
 use hub_kernel::transports::wsse::WsSecurity;
 use hub_kernel::transports::{HttpMethod, HttpRequest, HttpResponse, HttpTransport, TransportError};
 use reqwest::Url;
@@ -457,4 +459,168 @@ async fn http_a_closed_port_is_refused_for_http_and_https_alike() {
             "{scheme}: a closed port is retryable, not a TLS failure: {result:?}"
         );
     }
+}
+
+/// The answer the plugin side gets from `/echo-headers`, an OPS that mirrors
+/// every request header three ways (as headers, inside `X-Echo`, in the
+/// JSON body) and sets a cookie made of the `Authorization` it got.
+#[tokio::test]
+async fn http_credentials_an_ops_echoes_never_reach_the_plugin() {
+    const TOKEN: &str = "tok-3f9c2a7e51d8";
+    const BASIC_PASSWORD: &str = "opensesame-42";
+    const API_KEY: &str = "ak_live_5b1d0e9f";
+    let basic_wire = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{BASIC_PASSWORD}"));
+    struct Case {
+        kind: &'static str,
+        auth: HttpAuth,
+        /// The request header the host attaches, and its value.
+        header: &'static str,
+        sent: String,
+        /// Every form of the secret that must not come back.
+        secrets: Vec<String>,
+    }
+    let cases = [
+        Case {
+            kind: "bearer",
+            auth: HttpAuth::Bearer(Secret::new(TOKEN)),
+            header: "authorization",
+            sent: format!("Bearer {TOKEN}"),
+            secrets: vec![TOKEN.to_owned()],
+        },
+        Case {
+            kind: "basic",
+            auth: HttpAuth::Basic {
+                username: USER.to_owned(),
+                password: Secret::new(BASIC_PASSWORD),
+            },
+            header: "authorization",
+            sent: format!("Basic {basic_wire}"),
+            secrets: vec![BASIC_PASSWORD.to_owned(), basic_wire.clone()],
+        },
+        Case {
+            kind: "api-key",
+            auth: HttpAuth::Header {
+                name: "X-Api-Key".to_owned(),
+                value: Secret::new(API_KEY),
+            },
+            header: "x-api-key",
+            sent: API_KEY.to_owned(),
+            secrets: vec![API_KEY.to_owned()],
+        },
+    ];
+    let server = OpsHttpServer::start_plain().await.unwrap();
+    for case in cases {
+        let kind = case.kind;
+        let http = ReqwestHttp::with_options(HttpTargetOptions {
+            auth: Some(case.auth),
+            ..options(&server.base_url())
+        })
+        .unwrap();
+        let response = http
+            .send(HttpRequest {
+                method: HttpMethod::Get,
+                path: "echo-headers".to_owned(),
+                headers: vec![("x-request-id".to_owned(), kind.to_owned())],
+                body: None,
+            })
+            .await
+            .unwrap();
+        // The echo is real: the OPS got the credential…
+        let received = server.requests().pop().unwrap();
+        assert_eq!(received.header(case.header), Some(case.sent.as_str()), "{kind}");
+        // …and the plugin side gets none of it back.
+        assert_eq!(response.status, 200, "{kind}");
+        for name in [
+            "authorization",
+            "proxy-authorization",
+            case.header,
+            "set-cookie",
+            "x-echo",
+        ] {
+            assert_eq!(
+                header(&response, name),
+                None,
+                "{kind}: `{name}` reached the plugin: {response:?}"
+            );
+        }
+        for (name, value) in &response.headers {
+            for secret in &case.secrets {
+                assert!(
+                    !value.contains(secret.as_str()),
+                    "{kind}: `{name}: {value}` carries the secret"
+                );
+            }
+        }
+        let body = text(&response);
+        for secret in &case.secrets {
+            assert!(
+                !body.contains(secret.as_str()),
+                "{kind}: the body carries the secret: {body}"
+            );
+        }
+        // What is nobody's secret arrives as the OPS sent it.
+        assert_eq!(header(&response, "x-booking-ref"), Some("FO-000001"), "{kind}");
+        assert_eq!(header(&response, "x-request-id"), Some(kind), "{kind}");
+        assert_eq!(header(&response, "content-type"), Some("application/json"), "{kind}");
+        let echoed: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(echoed["headers"]["x-request-id"], kind, "{body}");
+        let masked = echoed["headers"][case.header].as_str().unwrap();
+        assert!(
+            masked.ends_with(&"*".repeat(case.secrets[0].len().min(16))),
+            "{kind}: masked in place: {masked}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn http_a_wsse_text_password_echoed_in_the_body_is_masked() {
+    let server = OpsHttpServer::start_plain().await.unwrap();
+    let http = ReqwestHttp::with_options(HttpTargetOptions {
+        wsse: wsse(PASSWORD, WssePasswordType::Text),
+        ..options(&server.base_url())
+    })
+    .unwrap();
+    // `/echo` answers the request body: the envelope with the host's token.
+    let mut request = soap11(declaration("soap", SOAP11_NAMESPACE, "echo"));
+    request.path = "echo".to_owned();
+    let response = http.send(request).await.unwrap();
+    let sent = server.requests().pop().unwrap().body_text();
+    let escaped = "Zoll-Passw0rt&amp;&lt;密&gt;";
+    assert!(
+        sent.contains(escaped),
+        "the OPS got the password (escaped, as XML): {sent}"
+    );
+    let body = text(&response);
+    assert!(!body.contains("Zoll-Passw0rt"), "{body}");
+    assert!(body.contains(&"*".repeat(escaped.len())), "{body}");
+    assert!(body.contains(DECLARANT), "the rest is as sent: {body}");
+    assert_eq!(body.len(), sent.len(), "masked byte for byte");
+}
+
+#[tokio::test]
+async fn http_a_plugin_header_named_like_the_api_key_is_denied_and_never_sent() {
+    let server = OpsHttpServer::start_plain().await.unwrap();
+    let http = ReqwestHttp::with_options(HttpTargetOptions {
+        auth: Some(HttpAuth::Header {
+            name: "X-Api-Key".to_owned(),
+            value: Secret::new("ak_live_5b1d0e9f"),
+        }),
+        ..options(&server.base_url())
+    })
+    .unwrap();
+    let result = http
+        .send(HttpRequest {
+            method: HttpMethod::Get,
+            path: "echo-headers".to_owned(),
+            headers: vec![("X-API-KEY".to_owned(), "forged".to_owned())],
+            body: None,
+        })
+        .await;
+    assert_eq!(
+        result,
+        Err(TransportError::Denied(
+            "header `X-API-KEY` is set by the host only".to_owned()
+        ))
+    );
+    assert!(server.requests().is_empty());
 }

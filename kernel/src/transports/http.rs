@@ -11,6 +11,39 @@
 //! has built the envelope. Secrets never appear in errors: reqwest's messages
 //! carry neither headers nor bodies, and the URL is stripped as well.
 //!
+//! **Both ways** ([`HostCredentials`]): the plugin cannot send the host's
+//! credential header itself (a request carrying it is `denied`; the sandbox
+//! refuses it first, this file again), and it never *receives* the host's
+//! credentials either. An OPS that echoes request headers — a debugging
+//! proxy, an httpbin-style error page, a hostile or compromised server —
+//! would otherwise hand the host's secret to the plugin, which could log it,
+//! put it on an order's timeline or forward it in its next request; what the
+//! plugin never holds it cannot leak. So before an answer leaves this file:
+//! - every response header named like a credential header is removed:
+//!   `Authorization`, `Proxy-Authorization`, the target's API-key header;
+//! - every response header whose *value* contains one of the target's
+//!   secrets as they travel (bearer token, basic password and the base64
+//!   `user:password`, API key, WS-Security password) is removed, whatever its
+//!   name (`X-Echo: Bearer …`);
+//! - every occurrence of such a secret in the body is masked with `*`, byte
+//!   for byte (same length: offsets, `Content-Length` and the document's
+//!   structure stay as the OPS sent them).
+//!
+//! Secrets shorter than [`MIN_SEARCHED_SECRET`] bytes are not searched for
+//! in values and bodies (they would match innocent text, and a credential
+//! that short is guessable anyway); the credential headers go by name
+//! regardless. The search is for the exact bytes: an OPS that re-encodes a
+//! secret (URL-encoding, JSON escapes, compression) is not caught — this
+//! closes the accidental echo, not an OPS set on exfiltration, which holds
+//! the secret anyway.
+//!
+//! `Set-Cookie` (and the obsolete `Set-Cookie2`) is removed too: the host
+//! keeps no cookie jar and `cookie` is a host-owned request header, so a
+//! plugin could never send a cookie back, and a session cookie an OPS issues
+//! in answer to the host's credentials is itself a credential (it
+//! authenticates whoever presents it). A target that needs cookie sessions
+//! needs the host to keep the jar, not the plugin.
+//!
 //! TLS: an OPS on a private PKI is reached by adding its CA (`ca_file`, a
 //! PEM bundle) to the public roots, never by switching verification off —
 //! there is no setting for that, on purpose. A certificate the roots do not
@@ -21,11 +54,21 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use url::Url;
 
 use super::wsse::WsSecurity;
 use super::{HttpMethod, HttpRequest, HttpResponse, HttpTransport, TransportError};
 use crate::secret::Secret;
+
+/// Response headers no plugin sees, whatever the target's auth: credentials…
+const CREDENTIAL_HEADERS: [&str; 2] = ["authorization", "proxy-authorization"];
+/// …and sessions (see the module documentation).
+const COOKIE_HEADERS: [&str; 2] = ["set-cookie", "set-cookie2"];
+
+/// Shorter secrets are not searched for in header values and bodies.
+pub const MIN_SEARCHED_SECRET: usize = 8;
 
 /// How the host authenticates to the OPS. The plugin never sees these.
 #[derive(Debug, Clone)]
@@ -40,6 +83,149 @@ pub enum HttpAuth {
         name: String,
         value: Secret,
     },
+}
+
+impl HttpAuth {
+    /// The request header this credential travels in, lowercase.
+    pub fn header_name(&self) -> String {
+        match self {
+            HttpAuth::Bearer(_) | HttpAuth::Basic { .. } => "authorization".to_owned(),
+            HttpAuth::Header { name, .. } => name.to_ascii_lowercase(),
+        }
+    }
+}
+
+/// What the host attaches to one target's requests, kept out of the
+/// plugin's hands both ways (see the module documentation).
+#[derive(Debug, Clone, Default)]
+pub struct HostCredentials {
+    /// Lowercase names of the request headers the host sets.
+    headers: Vec<String>,
+    /// The secrets as they cross the wire, each at least
+    /// [`MIN_SEARCHED_SECRET`] bytes.
+    secrets: Vec<Secret>,
+}
+
+impl HostCredentials {
+    pub fn new(auth: Option<&HttpAuth>, wsse: Option<&WsSecurity>) -> Self {
+        let mut secrets = Vec::new();
+        match auth {
+            Some(HttpAuth::Bearer(token)) => secrets.push(token.clone()),
+            Some(HttpAuth::Basic { username, password }) => {
+                secrets.push(password.clone());
+                // what `Authorization: Basic …` carries
+                secrets.push(Secret::new(BASE64.encode(format!("{username}:{}", password.expose()))));
+            }
+            Some(HttpAuth::Header { value, .. }) => secrets.push(value.clone()),
+            None => {}
+        }
+        if let Some(wsse) = wsse {
+            secrets.extend(wsse.password_as_sent());
+        }
+        secrets.retain(|secret| secret.expose().len() >= MIN_SEARCHED_SECRET);
+        HostCredentials {
+            headers: auth.map(HttpAuth::header_name).into_iter().collect(),
+            secrets,
+        }
+    }
+
+    /// The request headers the host sets, lowercase.
+    pub fn host_headers(&self) -> &[String] {
+        &self.headers
+    }
+
+    /// `denied` when the plugin set a header the host sets.
+    pub fn refuse_host_headers(&self, headers: &[(String, String)]) -> Result<(), TransportError> {
+        match headers.iter().find(|(name, _)| self.is_host_header(name)) {
+            Some((name, _)) => Err(host_only(name)),
+            None => Ok(()),
+        }
+    }
+
+    fn is_host_header(&self, name: &str) -> bool {
+        self.headers.iter().any(|host| host.eq_ignore_ascii_case(name))
+    }
+
+    /// The answer as the plugin may see it: credential headers and headers
+    /// carrying a secret removed, secrets in the body masked.
+    pub fn scrub(&self, response: &mut HttpResponse) -> Scrubbed {
+        let mut scrubbed = Scrubbed::default();
+        response.headers.retain(|(name, value)| {
+            let is = |header: &&str| header.eq_ignore_ascii_case(name);
+            if COOKIE_HEADERS.iter().any(is) {
+                scrubbed.cookies += 1;
+                return false;
+            }
+            let echoed = CREDENTIAL_HEADERS.iter().any(is)
+                || self.is_host_header(name)
+                || self.secrets.iter().any(|secret| value.contains(secret.expose()));
+            if echoed {
+                scrubbed.echoed_headers += 1;
+            }
+            !echoed
+        });
+        scrubbed.masked_in_body = self
+            .secrets
+            .iter()
+            .map(|secret| mask_occurrences(&mut response.body, secret.expose().as_bytes()))
+            .sum();
+        scrubbed
+    }
+}
+
+/// What [`HostCredentials::scrub`] took out of one answer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Scrubbed {
+    /// Credential headers by name, or headers whose value held a secret.
+    pub echoed_headers: usize,
+    /// `Set-Cookie` headers (routine for many servers, not a warning).
+    pub cookies: usize,
+    /// Occurrences of a secret masked in the body.
+    pub masked_in_body: usize,
+}
+
+/// The refusal of a header only the host sets.
+pub fn host_only(name: &str) -> TransportError {
+    let shown: String = name.chars().take(100).collect();
+    TransportError::Denied(format!("header `{shown}` is set by the host only"))
+}
+
+/// Overwrites every occurrence of `needle` in `haystack` with `*`; returns
+/// how many. Knuth–Morris–Pratt: linear in the body whatever the OPS sent.
+fn mask_occurrences(haystack: &mut [u8], needle: &[u8]) -> usize {
+    if needle.is_empty() || needle.len() > haystack.len() {
+        return 0;
+    }
+    // border[i]: length of the longest proper border of needle[..=i]
+    let mut border = vec![0usize; needle.len()];
+    let mut length = 0;
+    for i in 1..needle.len() {
+        while length > 0 && needle[i] != needle[length] {
+            length = border[length - 1];
+        }
+        if needle[i] == needle[length] {
+            length += 1;
+        }
+        border[i] = length;
+    }
+    let mut found = Vec::new();
+    let mut matched = 0;
+    for (i, byte) in haystack.iter().enumerate() {
+        while matched > 0 && *byte != needle[matched] {
+            matched = border[matched - 1];
+        }
+        if *byte == needle[matched] {
+            matched += 1;
+        }
+        if matched == needle.len() {
+            found.push(i + 1 - needle.len());
+            matched = border[matched - 1];
+        }
+    }
+    for start in &found {
+        haystack[*start..*start + needle.len()].fill(b'*');
+    }
+    found.len()
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +262,7 @@ pub struct ReqwestHttp {
     base_url: Url,
     auth: Option<HttpAuth>,
     wsse: Option<WsSecurity>,
+    credentials: HostCredentials,
     max_response_bytes: usize,
 }
 
@@ -141,6 +328,7 @@ impl ReqwestHttp {
         Ok(ReqwestHttp {
             client,
             base_url,
+            credentials: HostCredentials::new(auth.as_ref(), wsse.as_ref()),
             auth,
             wsse,
             max_response_bytes,
@@ -258,6 +446,7 @@ impl WithoutUrl for reqwest::Error {
 impl HttpTransport for ReqwestHttp {
     async fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
         let url = self.resolve(&request.path)?;
+        self.credentials.refuse_host_headers(&request.headers)?;
         let mut request = request;
         if let Some(wsse) = &self.wsse
             && is_soap_request(&request)
@@ -298,7 +487,23 @@ impl HttpTransport for ReqwestHttp {
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(HttpResponse { status, headers, body })
+        let mut response = HttpResponse { status, headers, body };
+        let scrubbed = self.credentials.scrub(&mut response);
+        if scrubbed.echoed_headers + scrubbed.masked_in_body > 0 {
+            // Which headers is no secret, but their values are: say how many.
+            tracing::warn!(
+                status,
+                removed_headers = scrubbed.echoed_headers,
+                masked_in_body = scrubbed.masked_in_body,
+                "the OPS's answer carried credential headers or echoed the target's credentials; \
+                 removed before the plugin sees it"
+            );
+        }
+        Ok(response)
+    }
+
+    fn host_headers(&self) -> &[String] {
+        self.credentials.host_headers()
     }
 }
 
@@ -338,6 +543,144 @@ mod tests {
                 "{path} resolved to {result:?}"
             );
         }
+    }
+
+    fn response(headers: &[(&str, &str)], body: &str) -> HttpResponse {
+        HttpResponse {
+            status: 200,
+            headers: headers
+                .iter()
+                .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+                .collect(),
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    fn names(response: &HttpResponse) -> Vec<&str> {
+        response.headers.iter().map(|(name, _)| name.as_str()).collect()
+    }
+
+    #[test]
+    fn credential_headers_and_echoed_secrets_never_reach_the_plugin() {
+        let token = "tok-3f9c2a7e51d8";
+        let credentials = HostCredentials::new(Some(&HttpAuth::Bearer(Secret::new(token))), None);
+        let mut answer = response(
+            &[
+                ("Authorization", &format!("Bearer {token}")),
+                ("proxy-authorization", "Basic b3BzOnB3"),
+                ("X-Echo", &format!("authorization=Bearer {token}; accept=*/*")),
+                ("Set-Cookie", "session=abc; HttpOnly"),
+                ("set-cookie2", "legacy=1"),
+                ("X-Booking-Ref", "FO-000001"),
+                ("Content-Type", "application/json"),
+                ("WWW-Authenticate", "Bearer realm=\"ops\""),
+            ],
+            &format!(r#"{{"seen": "Bearer {token}", "again": "{token}", "ref": "FO-000001"}}"#),
+        );
+        let scrubbed = credentials.scrub(&mut answer);
+        assert_eq!(names(&answer), ["X-Booking-Ref", "Content-Type", "WWW-Authenticate"]);
+        let masked = "*".repeat(token.len());
+        assert_eq!(
+            String::from_utf8(answer.body).unwrap(),
+            format!(r#"{{"seen": "Bearer {masked}", "again": "{masked}", "ref": "FO-000001"}}"#),
+            "masked byte for byte, the rest as sent"
+        );
+        assert_eq!(
+            scrubbed,
+            Scrubbed {
+                echoed_headers: 3,
+                cookies: 2,
+                masked_in_body: 2
+            }
+        );
+    }
+
+    #[test]
+    fn basic_and_api_key_credentials_are_filtered_in_every_form_they_travel() {
+        let basic = HttpAuth::Basic {
+            username: "hub-broker".to_owned(),
+            password: Secret::new("opensesame-42"),
+        };
+        let credentials = HostCredentials::new(Some(&basic), None);
+        assert_eq!(credentials.host_headers(), ["authorization"]);
+        // base64("hub-broker:opensesame-42"), what `Authorization: Basic …` carries
+        let wire = BASE64.encode("hub-broker:opensesame-42");
+        let mut answer = response(
+            &[
+                ("x-debug", &format!("basic {wire}")),
+                ("x-login", "opensesame-42"),
+                ("x-user", "hub-broker"),
+            ],
+            &format!("{wire} / opensesame-42"),
+        );
+        credentials.scrub(&mut answer);
+        assert_eq!(names(&answer), ["x-user"], "the user name is no secret");
+        assert!(answer.body.iter().all(|byte| matches!(byte, b'*' | b' ' | b'/')));
+
+        let key = HttpAuth::Header {
+            name: "X-Api-Key".to_owned(),
+            value: Secret::new("ak_live_5b1d0e9f"),
+        };
+        let credentials = HostCredentials::new(Some(&key), None);
+        assert_eq!(credentials.host_headers(), ["x-api-key"]);
+        let mut answer = response(
+            &[
+                ("x-api-key", "something-else"),
+                ("X-Echo", "ak_live_5b1d0e9f"),
+                ("Etag", "\"1\""),
+            ],
+            "",
+        );
+        credentials.scrub(&mut answer);
+        assert_eq!(
+            names(&answer),
+            ["Etag"],
+            "the API-key header goes by name, whatever its value"
+        );
+        let refused = credentials.refuse_host_headers(&[("X-API-KEY".to_owned(), "forged".to_owned())]);
+        assert_eq!(
+            refused,
+            Err(TransportError::Denied(
+                "header `X-API-KEY` is set by the host only".to_owned()
+            ))
+        );
+        assert_eq!(
+            credentials.refuse_host_headers(&[("accept".to_owned(), "*/*".to_owned())]),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn short_secrets_are_not_searched_for_but_credential_headers_still_go() {
+        let credentials = HostCredentials::new(Some(&HttpAuth::Bearer(Secret::new("json"))), None);
+        let mut answer = response(
+            &[("Content-Type", "application/json"), ("Authorization", "Bearer json")],
+            r#"{"json": true}"#,
+        );
+        credentials.scrub(&mut answer);
+        assert_eq!(names(&answer), ["Content-Type"]);
+        assert_eq!(answer.body, br#"{"json": true}"#);
+        // without auth nothing is reserved, but credential headers still go
+        let none = HostCredentials::new(None, None);
+        assert!(none.host_headers().is_empty());
+        let mut answer = response(&[("Authorization", "Bearer x"), ("x-ok", "1")], "body");
+        none.scrub(&mut answer);
+        assert_eq!(names(&answer), ["x-ok"]);
+        assert_eq!(answer.body, b"body");
+    }
+
+    #[test]
+    fn masking_finds_every_occurrence_in_linear_time() {
+        let mut text = b"abab-aabab-ababab".to_vec();
+        assert_eq!(mask_occurrences(&mut text, b"abab"), 4, "overlapping occurrences too");
+        assert_eq!(text, b"****-a****-******");
+        let mut short = b"ab".to_vec();
+        assert_eq!(mask_occurrences(&mut short, b"abc"), 0);
+        assert_eq!(mask_occurrences(&mut short, b""), 0);
+        // a body built to defeat a naive search: 4 MiB of `a` against `aaa…ab`
+        let mut hostile = vec![b'a'; 4 << 20];
+        let needle = [vec![b'a'; 63], vec![b'b']].concat();
+        assert_eq!(mask_occurrences(&mut hostile, &needle), 0);
     }
 
     #[test]

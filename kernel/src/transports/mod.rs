@@ -123,6 +123,14 @@ pub struct FileEntry {
 #[async_trait]
 pub trait HttpTransport: Send + Sync {
     async fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError>;
+
+    /// Request headers this transport sets itself, lowercase (the target's
+    /// credential header, e.g. a configured `X-Api-Key`): the sandbox
+    /// refuses a plugin's request that sets one, as it refuses
+    /// `authorization`.
+    fn host_headers(&self) -> &[String] {
+        &[]
+    }
 }
 
 #[async_trait]

@@ -277,6 +277,21 @@ impl WsSecurity {
     }
 }
 
+impl WsSecurity {
+    /// The password as it may appear in an OPS's answer that echoes the
+    /// request: as configured, and as the token writer puts it into a
+    /// PasswordText token (XML-escaped). The HTTP transport masks both.
+    pub fn password_as_sent(&self) -> Vec<Secret> {
+        let password = self.password.expose();
+        let escaped = quick_xml::escape::escape(password);
+        let mut forms = vec![self.password.clone()];
+        if escaped != password {
+            forms.push(Secret::new(escaped.into_owned()));
+        }
+        forms
+    }
+}
+
 /// `Base64(SHA-1(nonce + created + password))`, the UsernameToken Profile's
 /// PasswordDigest; `nonce` is the raw bytes (not their Base64 form).
 pub fn password_digest(nonce: &[u8], created: &str, password: &str) -> String {
@@ -529,6 +544,23 @@ mod tests {
         );
         assert!(!xml.contains("Nonce"));
         assert!(!xml.contains("Created"));
+    }
+
+    #[test]
+    fn the_password_as_sent_covers_the_escaped_text_token() {
+        let xml = secured(
+            WssePasswordType::Text,
+            &format!("<soap:Envelope xmlns:soap=\"{SOAP11_NAMESPACE}\"><soap:Body/></soap:Envelope>"),
+        );
+        let forms = wss(WssePasswordType::Text).password_as_sent();
+        let forms: Vec<&str> = forms.iter().map(Secret::expose).collect();
+        assert_eq!(forms, [PASSWORD, "s3cr&amp;t&lt;密码&gt;"]);
+        assert!(xml.contains(forms[1]), "{xml}");
+        let plain = WsSecurity {
+            password: Secret::new("plain-password"),
+            ..wss(WssePasswordType::Text)
+        };
+        assert_eq!(plain.password_as_sent().len(), 1, "nothing to escape, one form");
     }
 
     #[test]

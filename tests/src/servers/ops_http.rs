@@ -17,6 +17,12 @@
 //! - `POST /customs/v12/DeclarationService` — the same in SOAP 1.2
 //!   (`application/soap+xml; action="…"`);
 //! - any method on `/echo` — 200 with the request body and content type;
+//! - any method on `/echo-headers` — a careless (or hostile) OPS that
+//!   mirrors the request's headers: each one back as a response header of
+//!   the same name (framing headers aside), all of them again in the value
+//!   of `X-Echo`, the `Authorization` value inside a `Set-Cookie`, and a
+//!   JSON body `{"headers": {name: value}}`; plus a `Proxy-Authorization`
+//!   of its own and `X-Booking-Ref: FO-000001`, which is nobody's secret;
 //! - anything else — 404.
 //!
 //! Every request is recorded (method, path, headers, body bytes) before it
@@ -409,10 +415,64 @@ async fn handle(
                 .to_owned();
             ([(header::CONTENT_TYPE, content_type)], body).into_response()
         }
+        (_, "/echo-headers") => echo_headers(&request),
         (Method::POST, "/customs/DeclarationService") => customs(&shared, &request, Soap::V11).await,
         (Method::POST, "/customs/v12/DeclarationService") => customs(&shared, &request, Soap::V12).await,
         _ => (StatusCode::NOT_FOUND, "no such service").into_response(),
     }
+}
+
+/// `/echo-headers`: every request header mirrored, three ways.
+fn echo_headers(request: &RecordedRequest) -> Response {
+    const FRAMING: [&str; 5] = [
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "host",
+        "content-type",
+    ];
+    let mirrored: Vec<&(String, String)> = request
+        .headers
+        .iter()
+        .filter(|(name, _)| !FRAMING.contains(&name.as_str()))
+        .collect();
+    let mut response = serde_json::json!({
+        "headers": mirrored.iter().map(|(name, value)| (name.clone(), serde_json::json!(value))).collect::<serde_json::Map<_, _>>(),
+    })
+    .to_string()
+    .into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    for (name, value) in &mirrored {
+        if let (Ok(name), Ok(value)) = (
+            header::HeaderName::try_from(name.as_str()),
+            HeaderValue::try_from(value.as_str()),
+        ) {
+            headers.append(name, value);
+        }
+    }
+    let all = mirrored
+        .iter()
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    if let Ok(all) = HeaderValue::try_from(all) {
+        headers.insert("x-echo", all);
+    }
+    let session = request
+        .header("authorization")
+        .unwrap_or("none")
+        .replace([' ', ';', ','], "_");
+    if let Ok(cookie) = HeaderValue::try_from(format!("session={session}; Path=/; HttpOnly")) {
+        headers.append(header::SET_COOKIE, cookie);
+    }
+    // as if a proxy on the OPS's side had let its own credentials slip through
+    headers.insert(
+        "proxy-authorization",
+        HeaderValue::from_static("Basic b3BzLXByb3h5OnByb3h5LXB3"),
+    );
+    headers.insert("x-booking-ref", HeaderValue::from_static("FO-000001"));
+    response
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

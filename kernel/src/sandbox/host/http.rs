@@ -8,7 +8,10 @@ use super::super::target::path_matches;
 use super::{check_relative, check_size, shorten, to_wit};
 use crate::transports::{HttpMethod, HttpRequest, HttpResponse, TransportError};
 
-/// Headers only the host sets: credentials, framing and trace context.
+/// Headers only the host sets: credentials, framing and trace context. A
+/// target with an API-key header adds that one ([`HttpTransport::host_headers`]).
+///
+/// [`HttpTransport::host_headers`]: crate::transports::HttpTransport::host_headers
 const RESERVED_HEADERS: [&str; 9] = [
     "authorization",
     "proxy-authorization",
@@ -26,8 +29,10 @@ impl Host for CallState {
         if let Err(denied) = self.gate(Capability::Http, "http.send")? {
             return Ok(to_wit::<HttpResponse, Response>(Err(denied)));
         }
-        let checked = self.check_request(request);
-        let result = match (checked, self.target.transports.http.clone()) {
+        let transport = self.target.transports.http.clone();
+        let host_headers = transport.as_deref().map(|http| http.host_headers()).unwrap_or_default();
+        let checked = self.check_request(request, host_headers);
+        let result = match (checked, transport) {
             (Err(error), _) => Err(error),
             (Ok(_), None) => Err(TransportError::Denied(format!(
                 "target `{}` has no HTTP endpoint",
@@ -46,7 +51,9 @@ impl Host for CallState {
 }
 
 impl CallState {
-    fn check_request(&self, request: Request) -> Result<HttpRequest, TransportError> {
+    /// `host_headers`: what the target's transport sets besides
+    /// [`RESERVED_HEADERS`] (its API-key header), refused the same way.
+    fn check_request(&self, request: Request, host_headers: &[String]) -> Result<HttpRequest, TransportError> {
         check_relative(&request.path)?;
         let path_only = request.path.split(['?', '#']).next().unwrap_or_default();
         let patterns = &self.target.http_paths;
@@ -57,11 +64,10 @@ impl CallState {
                 self.target.name
             )));
         }
-        if let Some((name, _)) = request
-            .headers
-            .iter()
-            .find(|(name, _)| RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str()))
-        {
+        if let Some((name, _)) = request.headers.iter().find(|(name, _)| {
+            let name = name.to_ascii_lowercase();
+            RESERVED_HEADERS.contains(&name.as_str()) || host_headers.contains(&name)
+        }) {
             return Err(TransportError::Denied(format!(
                 "header `{}` is set by the host only",
                 shorten(name)
