@@ -2,7 +2,6 @@
 //! and the OPS callback endpoint.
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -12,6 +11,7 @@ use sha2::{Digest, Sha256};
 use utoipa::IntoParams;
 
 use super::AppState;
+use super::body::RawBody;
 use super::extract::Caller;
 use super::orders::store_failure;
 use super::problem::{self, ApiProblem, ProblemDocument, bad_query};
@@ -377,8 +377,7 @@ pub async fn overdue_replies(State(state): State<AppState>, Caller(caller): Call
         (status = 202, description = "Read: how much feedback was applied to orders, was a duplicate, or matched no order (kept as unmatched).", body = Object,
             example = json!({"applied": 1, "duplicates": 0, "unmatched": 0})),
         (status = 401, description = "No or a wrong callback token, or an unknown target (answered alike).", body = ProblemDocument, content_type = "application/problem+json"),
-        // axum's own rejection of the `Bytes` extractor, not a problem document
-        (status = 413, description = "The body is larger than the hub's limit (plain text).", body = String, content_type = "text/plain"),
+        (status = 413, response = problem::PayloadTooLarge),
         (status = 500, response = problem::Internal),
     ),
 )]
@@ -386,7 +385,7 @@ pub async fn callback(
     State(state): State<AppState>,
     Path(target): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<(StatusCode, Json<Value>), ApiProblem> {
     let presented = headers
         .get(header::AUTHORIZATION)

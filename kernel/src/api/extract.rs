@@ -1,8 +1,8 @@
 //! Request extractors that answer bad input with precise problem details:
-//! the caller (API key), and a JSON body checked for size, media type,
-//! UTF-8 and syntax — in that order, each with its own status code.
+//! the caller (API key), and a JSON body checked for media type, size
+//! (the limit is [`super::body`]'s), UTF-8 and syntax — in that order, each
+//! with its own status code.
 
-use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{StatusCode, header, request::Parts};
 use serde_json::Value;
@@ -106,37 +106,7 @@ impl FromRequest<AppState> for JsonBody {
                 ));
             }
         }
-        let too_large = || {
-            ApiProblem::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload-too-large",
-                "Payload Too Large",
-                format!(
-                    "the body is larger than the hub's limit of {} bytes",
-                    state.max_body_bytes
-                ),
-            )
-        };
-        // Refuse an announced oversized body before reading any of it.
-        let announced = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-        if announced.is_some_and(|length| length > state.max_body_bytes as u64) {
-            return Err(too_large());
-        }
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                too_large()
-            } else {
-                ApiProblem::new(
-                    StatusCode::BAD_REQUEST,
-                    "unreadable-body",
-                    "Bad Request",
-                    format!("the body could not be read: {rejection}"),
-                )
-            }
-        })?;
+        let bytes = super::body::read_limited(req, state).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Err(ApiProblem::new(
                 StatusCode::BAD_REQUEST,

@@ -46,6 +46,7 @@
 //! above, and the route to `SERVED` in `kernel/tests/openapi.rs`.
 
 mod audit;
+mod body;
 mod console;
 mod cursor;
 mod dispatch;
@@ -242,6 +243,8 @@ pub fn router(state: AppState) -> Router {
         .route_layer(axum::middleware::from_fn(telemetry::measure))
         .layer(axum::middleware::map_response(no_sniffing_no_framing))
         .layer(TraceLayer::new_for_http())
+        // outermost: drains what any route left of a body before its answer
+        .layer(axum::middleware::from_fn(body::drain_unread))
         .with_state(state)
 }
 
