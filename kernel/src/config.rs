@@ -80,6 +80,9 @@ pub struct HubConfig {
     /// The web console at `/`.
     #[serde(default)]
     pub console: ConsoleConfig,
+    /// `[rate_limits]`: intake requests per principal (off by default).
+    #[serde(default)]
+    pub rate_limits: crate::api::rate_limit::RateLimitConfig,
 }
 
 /// `[console]`: the web console (static files embedded in the binary,
@@ -682,6 +685,12 @@ impl HubConfig {
                 .into_iter()
                 .map(|p| format!("[telemetry] {p}")),
         );
+        problems.extend(
+            self.rate_limits
+                .problems()
+                .into_iter()
+                .map(|p| format!("[rate_limits] {p}")),
+        );
         for (name, target) in &self.targets {
             for problem in target.limits.problems(self.plugins.max_memory_mib) {
                 problems.push(format!("[targets.{name}.limits]: {problem}"));
@@ -773,6 +782,25 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("enable"), "{err}");
+    }
+
+    #[test]
+    fn rate_limits_are_off_unless_set() {
+        let default = HubConfig::parse("", "hub.toml").unwrap();
+        assert_eq!(default.rate_limits.intake_per_second, 0.0);
+        let on = HubConfig::parse(
+            "[rate_limits]\nintake_per_second = 50\nintake_burst = 100\n",
+            "hub.toml",
+        )
+        .unwrap();
+        assert_eq!(
+            (on.rate_limits.intake_per_second, on.rate_limits.intake_burst),
+            (50.0, 100)
+        );
+        let err = HubConfig::parse("[rate_limits]\nintake_per_second = 5\nintake_burst = 0\n", "hub.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("[rate_limits]") && err.contains("intake_burst"), "{err}");
     }
 
     #[test]

@@ -83,7 +83,8 @@ pub async fn run(
         .with_dispatch(dispatcher.clone(), replies.clone())
         .with_webhooks(webhook_settings)
         .with_metrics(crate::telemetry::metrics::install())
-        .with_console(config.console.enabled);
+        .with_console(config.console.enabled)
+        .with_intake_limit(&config.rate_limits);
     if !config.routes.is_empty() {
         state = state.with_routes(Arc::new(config.router()?));
     }

@@ -483,3 +483,61 @@ both_backends!(
         hub.stop().await;
     }
 );
+
+both_backends!(
+    a_customer_over_its_rate_gets_429_while_others_go_on,
+    |backend: Backend| async move {
+        // A tiny rate: a token comes back every 100 s, so nothing refills
+        // during the test and no test sleeps.
+        let limits = hub_kernel::api::rate_limit::RateLimitConfig {
+            intake_per_second: 0.01,
+            intake_burst: 3,
+        };
+        let hub = TestHub::start_with(backend, 1024 * 1024, |state| state.with_intake_limit(&limits)).await;
+        let order = common::example("freight-booking", "messy-fcl");
+        for _ in 0..3 {
+            let (status, body) = hub.post(ACME, "/v1/orders/freight-booking", &order).await;
+            assert_eq!(status, 202, "{body}");
+        }
+        // Past its burst, on both intake routes, whatever the body.
+        for (path, body) in [
+            ("/v1/orders/freight-booking", order.clone()),
+            ("/v1/validate/freight-booking", order.clone()),
+            ("/v1/orders/freight-booking", json!("not an order")),
+        ] {
+            let response = hub
+                .client
+                .post(hub.url(path))
+                .bearer_auth(ACME)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 429, "{path}");
+            assert_eq!(response.headers()["content-type"], "application/problem+json");
+            let retry_after: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+            assert!((90..=100).contains(&retry_after), "Retry-After {retry_after}");
+            let (_, problem) = common::read(response).await;
+            assert_eq!(problem["type"], "https://order-hub.dev/problems/rate-limited");
+            assert_eq!(problem["status"], 429);
+            let detail = problem["detail"].as_str().unwrap();
+            assert!(
+                detail.contains("0.01 requests per second") && detail.contains("bursts of 3"),
+                "{detail}"
+            );
+            assert!(detail.contains(&format!("retry in {retry_after} s")), "{detail}");
+        }
+        // Meanwhile another customer, and staff, still get through at once.
+        let (status, body) = hub.post(GLOBEX, "/v1/orders/freight-booking", &order).await;
+        assert_eq!(status, 202, "{body}");
+        let (status, body) = hub.post(GLOBEX, "/v1/validate/freight-booking", &order).await;
+        assert_eq!(status, 200, "{body}");
+        // Reading is not limited.
+        let (status, body) = hub.get(ACME, "/v1/orders").await;
+        assert_eq!(status, 200, "{body}");
+        // An unknown key is still a 401, not a 429.
+        let (status, _) = hub.post("no-such-key", "/v1/orders/freight-booking", &order).await;
+        assert_eq!(status, 401);
+        hub.stop().await;
+    }
+);

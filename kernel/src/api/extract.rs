@@ -42,6 +42,21 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
+/// The authenticated caller of an intake route, within its rate
+/// (`[rate_limits]`): checked before the body is read, so a caller over
+/// its limit gets 429 whatever it sends.
+pub struct IntakeCaller(pub Principal);
+
+impl FromRequestParts<AppState> for IntakeCaller {
+    type Rejection = ApiProblem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let Caller(caller) = Caller::from_request_parts(parts, state).await?;
+        state.check_intake_rate(&caller)?;
+        Ok(IntakeCaller(caller))
+    }
+}
+
 /// A tenant-scoped record as `caller` may see it. Another tenant's record
 /// is answered exactly like a missing one, so an id reveals nothing: the
 /// tenancy rule for every order- and subscription-scoped route, in one place.

@@ -58,6 +58,7 @@ mod orders;
 mod plugins;
 pub mod problem;
 mod query;
+pub mod rate_limit;
 mod review;
 mod subscriptions;
 mod telemetry;
@@ -110,6 +111,8 @@ pub struct AppState {
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     /// Serve the web console at `/` (`[console] enabled`).
     pub console: bool,
+    /// Per-principal intake rate (`[rate_limits]`); `None`: no limit.
+    pub intake_limit: Option<Arc<rate_limit::RateLimiter>>,
 }
 
 impl AppState {
@@ -128,6 +131,7 @@ impl AppState {
             webhooks: WebhookSettings::default(),
             metrics: None,
             console: true,
+            intake_limit: None,
         }
     }
 
@@ -157,6 +161,22 @@ impl AppState {
     pub fn with_metrics(mut self, metrics: Option<metrics_exporter_prometheus::PrometheusHandle>) -> Self {
         self.metrics = metrics;
         self
+    }
+
+    /// Limits each principal's intake requests (`None` or a rate of 0: no limit).
+    pub fn with_intake_limit(mut self, config: &rate_limit::RateLimitConfig) -> Self {
+        self.intake_limit = rate_limit::RateLimiter::new(config).map(Arc::new);
+        self
+    }
+
+    /// Takes one intake token of `caller`; 429 when it is over its rate.
+    pub(crate) fn check_intake_rate(&self, caller: &crate::auth::Principal) -> Result<(), problem::ApiProblem> {
+        match &self.intake_limit {
+            Some(limiter) => limiter
+                .check(&caller.id, std::time::Instant::now())
+                .map_err(|limited| problem::ApiProblem::rate_limited(&limited)),
+            None => Ok(()),
+        }
     }
 
     /// Whether `/` and `/assets/…` serve the web console (on by default).

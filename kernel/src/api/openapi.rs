@@ -23,7 +23,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::problem::{
     self, ApiProblem, BadBody, BadQuery, FieldProblem, Forbidden, Internal, PayloadTooLarge, ProblemDocument,
-    Unauthorized, UnsupportedMediaType,
+    RateLimited, Unauthorized, UnsupportedMediaType,
 };
 
 /// Everything in the document except the paths, which `api::routes()` adds.
@@ -57,7 +57,7 @@ use super::problem::{
     ),
     components(
         schemas(ProblemDocument, FieldProblem),
-        responses(Unauthorized, Forbidden, BadQuery, BadBody, PayloadTooLarge, UnsupportedMediaType, Internal),
+        responses(Unauthorized, Forbidden, BadQuery, BadBody, PayloadTooLarge, UnsupportedMediaType, RateLimited, Internal),
     ),
     modifiers(&SecuritySchemes),
 )]

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::extract::{Caller, JsonBody};
+use super::extract::{Caller, IntakeCaller, JsonBody};
 use super::openapi;
 use super::problem::{self, ApiProblem, ProblemDocument};
 use crate::auth::Role;
@@ -75,12 +75,13 @@ fn unknown_line(line: &str) -> ApiProblem {
         (status = 413, response = problem::PayloadTooLarge),
         (status = 415, response = problem::UnsupportedMediaType),
         (status = 422, description = "Invalid order: every problem, each with its JSON Pointer (`type` ends in `invalid-order`).", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 429, response = problem::RateLimited),
         (status = 500, response = problem::Internal),
     ),
 )]
 pub async fn submit(
     State(state): State<AppState>,
-    Caller(caller): Caller,
+    IntakeCaller(caller): IntakeCaller,
     Path(line): Path<String>,
     headers: HeaderMap,
     body: JsonBody,
@@ -190,12 +191,13 @@ fn bad_key() -> ApiProblem {
         (status = 404, description = "Unknown business line.", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 413, response = problem::PayloadTooLarge),
         (status = 415, response = problem::UnsupportedMediaType),
+        (status = 429, response = problem::RateLimited),
         (status = 500, response = problem::Internal),
     ),
 )]
 pub async fn validate(
     State(state): State<AppState>,
-    _caller: Caller,
+    _caller: IntakeCaller,
     Path(line): Path<String>,
     body: JsonBody,
 ) -> Result<Json<Value>, ApiProblem> {

@@ -21,7 +21,7 @@ pub const PROBLEM_BASE: &str = "https://order-hub.dev/problems/";
 
 /// An API error, ready to be sent; boxed so `Result<_, ApiProblem>` stays small.
 #[derive(Debug, Clone)]
-pub struct ApiProblem(Box<ProblemDocument>);
+pub struct ApiProblem(Box<ProblemDocument>, Option<u64>);
 
 /// An RFC 9457 problem document (`application/problem+json`): the body of
 /// every error the API returns.
@@ -78,15 +78,34 @@ pub struct FieldProblem {
 
 impl ApiProblem {
     pub fn new(status: StatusCode, slug: &str, title: &'static str, detail: impl Into<String>) -> Self {
-        ApiProblem(Box::new(ProblemDocument {
-            kind: format!("{PROBLEM_BASE}{slug}"),
-            title,
-            status: status.as_u16(),
-            detail: detail.into(),
-            problems: None,
-            line: None,
-            column: None,
-        }))
+        ApiProblem(
+            Box::new(ProblemDocument {
+                kind: format!("{PROBLEM_BASE}{slug}"),
+                title,
+                status: status.as_u16(),
+                detail: detail.into(),
+                problems: None,
+                line: None,
+                column: None,
+            }),
+            None,
+        )
+    }
+
+    /// 429: `principal` is over its intake rate; `Retry-After` says when to retry.
+    pub fn rate_limited(limited: &super::rate_limit::Limited) -> Self {
+        let secs = limited.retry_after_secs();
+        let mut problem = ApiProblem::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate-limited",
+            "Too Many Requests",
+            format!(
+                "this API key is over its limit of {} requests per second (bursts of {}); retry in {secs} s",
+                limited.per_second, limited.burst
+            ),
+        );
+        problem.1 = Some(secs);
+        problem
     }
 
     pub fn with_problems(mut self, problems: Vec<Problem>) -> Self {
@@ -154,6 +173,11 @@ impl IntoResponse for ApiProblem {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(secs) = self.1 {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
     }
@@ -227,6 +251,23 @@ shared_problem_responses! {
             "the body is not valid JSON: expected `,` or `}` at line 3 column 5",
         )
         .at(3, 5),
+    );
+    /// 429: the caller is over its intake rate (`[rate_limits]`).
+    RateLimited => problem_response(
+        "The API key is over its intake rate (`[rate_limits]` of the hub): wait `Retry-After` seconds. \
+         Each key has its own budget, so other callers are not held up.",
+        &ApiProblem::rate_limited(&super::rate_limit::Limited {
+            per_second: 50.0,
+            burst: 100,
+            retry_after: std::time::Duration::from_millis(20),
+        }),
+    )
+    .header(
+        "Retry-After",
+        Header::builder()
+            .schema(Some(Object::with_type(Type::Integer)))
+            .description(Some("Seconds to wait before retrying (at least 1)."))
+            .build(),
     );
     /// 413: a body over the hub's `max_body_bytes`.
     PayloadTooLarge => problem_response(

@@ -79,10 +79,19 @@ impl TestHub {
     }
 
     pub async fn start_with_limit(backend: Backend, max_body_bytes: usize) -> Self {
+        Self::start_with(backend, max_body_bytes, |state| state).await
+    }
+
+    /// A hub whose state `adjust` changes before it starts serving.
+    pub async fn start_with(
+        backend: Backend,
+        max_body_bytes: usize,
+        adjust: impl FnOnce(AppState) -> AppState,
+    ) -> Self {
         let config = HubConfig::load(None).unwrap();
         let store = Store::connect(&fresh_database(backend).await).await.unwrap();
         let auth = Authenticator::from_config(&config.principals).unwrap();
-        let state = AppState::new(Arc::new(schemas()), store.clone(), auth, max_body_bytes);
+        let state = adjust(AppState::new(Arc::new(schemas()), store.clone(), auth, max_body_bytes));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = oneshot::channel::<()>();
