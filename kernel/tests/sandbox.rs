@@ -478,6 +478,183 @@ async fn the_compile_cache_serves_the_second_load() {
     assert_eq!(std::fs::read_dir(cache.path()).unwrap().count(), 1);
 }
 
+// ---- the compile cache holds native code: only the hub's own is loaded ----
+
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::symlink_metadata(path).unwrap().permissions().mode() & 0o7777
+}
+
+fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// The one entry of a cache directory.
+fn cache_entry(cache: &Path) -> PathBuf {
+    let entries: Vec<PathBuf> = std::fs::read_dir(cache)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    let [entry] = entries.as_slice() else {
+        panic!("{entries:?}")
+    };
+    entry.clone()
+}
+
+/// A cache with a probe entry the hub wrote, and the entry.
+fn warm_cache() -> (tempdir::Dir, Arc<SandboxEngine>, PathBuf) {
+    let cache = tempdir::Dir::new();
+    let engine = SandboxEngine::new(EngineSettings::default(), Some(cache.path())).unwrap();
+    assert!(!engine.load(package("probe", "1.0.0")).unwrap().load.from_cache);
+    let entry = cache_entry(cache.path());
+    (cache, engine, entry)
+}
+
+/// Loads probe from `engine`, checks it still answers, and says whether it
+/// came from the cache.
+async fn load_and_call(engine: &Arc<SandboxEngine>) -> bool {
+    let plugin = Arc::new(engine.load(package("probe", "1.0.0")).unwrap());
+    let from_cache = plugin.load.from_cache;
+    let call = PluginCall::bind(
+        engine.clone(),
+        plugin,
+        Arc::new(target("echo", Arc::new(Replay::always(ok_response())))),
+    )
+    .unwrap();
+    assert!(matches!(
+        call.submit(&order("o-1")).await.unwrap(),
+        Outcome::Accepted { .. }
+    ));
+    from_cache
+}
+
+#[test]
+fn a_cache_directory_the_hub_creates_is_its_own_alone() {
+    let root = tempdir::Dir::new();
+    let cache = root.path().join("hub-cache/plugins");
+    SandboxEngine::new(EngineSettings::default(), Some(&cache)).unwrap();
+    assert_eq!(mode(&cache), 0o700);
+    assert_eq!(mode(cache.parent().unwrap()), 0o700);
+}
+
+#[test]
+fn a_world_writable_cache_directory_refuses_start_up() {
+    let cache = tempdir::Dir::new();
+    set_mode(cache.path(), 0o777);
+    let error = SandboxEngine::new(EngineSettings::default(), Some(cache.path()))
+        .err()
+        .unwrap();
+    let path = cache.path().display();
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "plugin compile cache {path} is writable by group/others (mode 0777); it holds native code \
+             the hub executes: chmod go-w {path} or choose another cache_dir"
+        )
+    );
+    set_mode(cache.path(), 0o720);
+    let error = SandboxEngine::new(EngineSettings::default(), Some(cache.path()))
+        .err()
+        .unwrap();
+    assert!(error.to_string().contains("(mode 0720)"), "{error}");
+    set_mode(cache.path(), 0o755);
+    SandboxEngine::new(EngineSettings::default(), Some(cache.path())).unwrap();
+}
+
+#[test]
+fn a_cache_directory_owned_by_another_user_refuses_start_up() {
+    use std::os::unix::fs::MetadataExt;
+    let cache = tempdir::Dir::new();
+    let probe = cache.path().join("probe");
+    std::fs::write(&probe, b"").unwrap();
+    let hub = std::fs::metadata(&probe).unwrap().uid();
+    std::fs::remove_file(&probe).unwrap();
+    // Only root can give a directory away.
+    if std::os::unix::fs::chown(cache.path(), Some(hub + 1), None).is_err() {
+        eprintln!("skipped: cannot chown as uid {hub}");
+        return;
+    }
+    let error = SandboxEngine::new(EngineSettings::default(), Some(cache.path()))
+        .err()
+        .unwrap();
+    let path = cache.path().display();
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "plugin compile cache {path} is owned by uid {}, not by the hub's user (uid {hub}); it holds \
+             native code the hub executes: chown {hub} {path} or choose another cache_dir",
+            hub + 1
+        )
+    );
+}
+
+#[tokio::test]
+async fn a_warm_cache_is_loaded_and_its_entry_is_the_hubs_alone() {
+    let (_cache, engine, entry) = warm_cache();
+    assert_eq!(mode(&entry), 0o600);
+    assert!(load_and_call(&engine).await);
+    // A new engine (a restart) over the same directory is warm too.
+    let restarted = SandboxEngine::new(EngineSettings::default(), Some(entry.parent().unwrap())).unwrap();
+    assert!(load_and_call(&restarted).await);
+}
+
+#[tokio::test]
+async fn a_tampered_cache_entry_is_never_loaded_but_recompiled_and_rewritten() {
+    let (cache, engine, entry) = warm_cache();
+    let written = std::fs::read(&entry).unwrap();
+    let mut tampered = written.clone();
+    let middle = tampered.len() / 2;
+    tampered[middle] ^= 0x01;
+    std::fs::write(&entry, &tampered).unwrap();
+
+    assert!(!load_and_call(&engine).await, "the tampered entry was loaded");
+    let rewritten = std::fs::read(cache_entry(cache.path())).unwrap();
+    assert_ne!(rewritten, tampered);
+    assert_eq!(rewritten.len(), written.len());
+    assert!(load_and_call(&engine).await);
+}
+
+#[tokio::test]
+async fn a_cache_entry_writable_by_others_is_never_loaded_but_rewritten() {
+    let (cache, engine, entry) = warm_cache();
+    set_mode(&entry, 0o666);
+    assert!(!load_and_call(&engine).await, "the group-writable entry was loaded");
+    assert_eq!(mode(&cache_entry(cache.path())), 0o600);
+    assert!(load_and_call(&engine).await);
+}
+
+#[tokio::test]
+async fn a_symlinked_cache_entry_is_never_loaded_but_replaced_by_a_file() {
+    let (cache, engine, entry) = warm_cache();
+    // Even a link to a genuine entry: the link itself is what anyone who can
+    // write there could point elsewhere.
+    let elsewhere = tempdir::Dir::new();
+    let moved = elsewhere.path().join("genuine.cwasm");
+    std::fs::rename(&entry, &moved).unwrap();
+    std::os::unix::fs::symlink(&moved, &entry).unwrap();
+
+    assert!(!load_and_call(&engine).await, "the symlinked entry was loaded");
+    let replaced = cache_entry(cache.path());
+    assert_eq!(replaced, entry);
+    assert!(std::fs::symlink_metadata(&replaced).unwrap().file_type().is_file());
+    assert!(moved.exists(), "the link's target is not touched");
+    assert!(load_and_call(&engine).await);
+}
+
+#[tokio::test]
+async fn a_bare_artifact_without_the_hubs_header_is_never_loaded() {
+    let (cache, engine, entry) = warm_cache();
+    // What a hub before the header wrote, or anyone else: wasmtime's own
+    // serialization of the same component, loadable but unchecked.
+    assert!(engine.load(package("probe", "1.0.0")).unwrap().load.from_cache);
+    let written = std::fs::read(&entry).unwrap();
+    // The hub's header is 8 bytes of magic and two SHA-256 digests.
+    std::fs::write(&entry, &written[8 + 32 + 32..]).unwrap();
+    assert!(!load_and_call(&engine).await, "the bare artifact was loaded");
+    assert_eq!(std::fs::read(cache_entry(cache.path())).unwrap().len(), written.len());
+}
+
 // ---- hot swap ----
 
 /// Holds every request until the test opens the gate, so calls are
