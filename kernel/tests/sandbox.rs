@@ -570,21 +570,22 @@ fn a_cache_directory_owned_by_another_user_refuses_start_up() {
     std::fs::write(&probe, b"").unwrap();
     let hub = std::fs::metadata(&probe).unwrap().uid();
     std::fs::remove_file(&probe).unwrap();
-    // Only root can give a directory away.
-    if std::os::unix::fs::chown(cache.path(), Some(hub + 1), None).is_err() {
-        eprintln!("skipped: cannot chown as uid {hub}");
-        return;
-    }
-    let error = SandboxEngine::new(EngineSettings::default(), Some(cache.path()))
-        .err()
-        .unwrap();
-    let path = cache.path().display();
+    // Root gives the test's directory away; anyone else tries a directory
+    // root already owns (read-only for others, so only the owner is wrong).
+    let (dir, owner) = if std::os::unix::fs::chown(cache.path(), Some(hub + 1), None).is_ok() {
+        (cache.path().to_owned(), hub + 1)
+    } else {
+        let root_owned = std::path::PathBuf::from("/usr/share");
+        (root_owned.clone(), std::fs::metadata(&root_owned).unwrap().uid())
+    };
+    assert_ne!(owner, hub, "the directory must belong to someone else");
+    let error = SandboxEngine::new(EngineSettings::default(), Some(&dir)).err().unwrap();
+    let path = dir.display();
     assert_eq!(
         error.to_string(),
         format!(
-            "plugin compile cache {path} is owned by uid {}, not by the hub's user (uid {hub}); it holds \
-             native code the hub executes: chown {hub} {path} or choose another cache_dir",
-            hub + 1
+            "plugin compile cache {path} is owned by uid {owner}, not by the hub's user (uid {hub}); it holds \
+             native code the hub executes: chown {hub} {path} or choose another cache_dir"
         )
     );
 }
