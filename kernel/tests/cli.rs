@@ -309,4 +309,55 @@ fn keys_are_created_once_listed_without_the_key_and_revoked() {
     ]);
     assert!(!bad_role.status.success());
     assert!(String::from_utf8_lossy(&bad_role.stderr).contains("unknown role 'root'"));
+
+    // Expiry: shown by lists; a time in the past is refused.
+    let expiring = hub(&[
+        "keys",
+        "create",
+        "--database",
+        &db,
+        "--principal",
+        "ops-bot",
+        "--role",
+        "operator",
+        "--expires-at",
+        "2099-01-31T00:00:00Z",
+    ]);
+    assert!(expiring.status.success(), "{expiring:?}");
+    assert!(String::from_utf8_lossy(&expiring.stdout).contains("expires: 2099-01-31T00:00:00.000000Z"));
+    let listed = hub(&["keys", "list", "--database", &db]);
+    let text = String::from_utf8(listed.stdout).unwrap();
+    assert!(
+        text.contains("EXPIRES") && text.contains("2099-01-31T00:00:00.000000Z"),
+        "{text}"
+    );
+    let past = hub(&[
+        "keys",
+        "create",
+        "--database",
+        &db,
+        "--principal",
+        "x",
+        "--role",
+        "operator",
+        "--expires-at",
+        "2020-01-01T00:00:00Z",
+    ]);
+    assert!(!past.status.success());
+    assert!(String::from_utf8_lossy(&past.stderr).contains("not in the future"));
+    let both = hub(&[
+        "keys",
+        "create",
+        "--database",
+        &db,
+        "--principal",
+        "x",
+        "--role",
+        "operator",
+        "--expires-in",
+        "30d",
+        "--expires-at",
+        "2099-01-31T00:00:00Z",
+    ]);
+    assert_eq!(both.status.code(), Some(2), "the two are exclusive");
 }

@@ -400,6 +400,7 @@ both_backends!(stored_api_keys_work_until_revoked, |backend: Backend| async move
                 key_sha256: auth::digest_hex(&key),
                 key_prefix: key[..10].to_owned(),
                 label: "portal prod".into(),
+                expires_at: None,
             },
             &by,
         )
@@ -448,6 +449,56 @@ both_backends!(stored_api_keys_work_until_revoked, |backend: Backend| async move
         !serde_json::to_string(&audit).unwrap().contains(&key),
         "the audit log holds no key"
     );
+    hub.stop().await;
+});
+
+both_backends!(expired_stored_keys_are_nobody, |backend: Backend| async move {
+    let hub = TestHub::start(backend).await;
+    let by = Actor::Staff("cli:test".into());
+    let new_key = |id: &str, key: &str, expires_at: Option<String>| NewApiKey {
+        id: id.into(),
+        principal: Principal {
+            id: "initech-portal".into(),
+            role: Role::Customer,
+            tenant: Some("initech".into()),
+        },
+        key_sha256: auth::digest_hex(key),
+        key_prefix: key[..10].to_owned(),
+        label: String::new(),
+        expires_at,
+    };
+    let (expired, valid) = (auth::generate_api_key().unwrap(), auth::generate_api_key().unwrap());
+    // `hub keys create` refuses a time in the past; the store takes it as given.
+    let past = hub_kernel::store::format_time(chrono::Utc::now() - chrono::Duration::seconds(1));
+    let future = hub_kernel::store::later(Duration::from_secs(3600));
+    for (id, key, at) in [
+        ("key_expired", &expired, past.clone()),
+        ("key_valid", &valid, future.clone()),
+    ] {
+        hub.store
+            .create_api_key(&new_key(id, key, Some(at)), &by)
+            .await
+            .unwrap();
+    }
+    assert_eq!(hub.get(&valid, "/v1/me").await.0, 200, "not expired yet");
+    let (status, body) = hub.get(&expired, "/v1/me").await;
+    let unknown = hub.get("ohk_nobody", "/v1/me").await;
+    assert_eq!(
+        (status, &body),
+        (unknown.0, &unknown.1),
+        "an expired key reads like an unknown one"
+    );
+    assert_eq!(status, 401);
+    assert_eq!(
+        hub.post(&expired, "/v1/orders/freight-booking", &freight("INI-X"))
+            .await
+            .0,
+        401
+    );
+    // Lists show the expiry.
+    let listed = hub.store.api_keys(Some("initech"), false).await.unwrap();
+    let expiries: BTreeSet<_> = listed.iter().map(|k| k.expires_at.clone().unwrap()).collect();
+    assert_eq!(expiries, BTreeSet::from([past, future]));
     hub.stop().await;
 });
 

@@ -40,6 +40,12 @@ enum KeysCommand {
         /// Who creates it, for the audit log (default: $USER).
         #[arg(long = "as")]
         operator: Option<String>,
+        /// The key stops working this long after creation: 90s, 45m, 12h, 30d.
+        #[arg(long, value_parser = parse_expires_in, conflicts_with = "expires_at")]
+        expires_in: Option<chrono::Duration>,
+        /// The key stops working at this time (RFC 3339, e.g. 2027-01-31T00:00:00Z).
+        #[arg(long, value_parser = parse_expires_at)]
+        expires_at: Option<chrono::DateTime<chrono::Utc>>,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -62,6 +68,55 @@ enum KeysCommand {
     },
 }
 
+/// `90s`, `45m`, `12h`, `30d`: a positive whole number and its unit.
+fn parse_expires_in(text: &str) -> Result<chrono::Duration, String> {
+    let bad = || format!("'{text}' is not a duration; use e.g. 90s, 45m, 12h or 30d");
+    let unit = text.chars().last().ok_or_else(bad)?;
+    let count: i64 = text[..text.len() - unit.len_utf8()].parse().map_err(|_| bad())?;
+    if count <= 0 {
+        return Err(format!("--expires-in must be positive, not '{text}'"));
+    }
+    let duration = match unit {
+        's' => chrono::Duration::try_seconds(count),
+        'm' => chrono::Duration::try_minutes(count),
+        'h' => chrono::Duration::try_hours(count),
+        'd' => chrono::Duration::try_days(count),
+        _ => None,
+    };
+    duration.ok_or_else(bad)
+}
+
+fn parse_expires_at(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| format!("'{text}' is not an RFC 3339 time (2027-01-31T00:00:00Z): {e}"))
+}
+
+/// When a new key expires, from `--expires-in` or `--expires-at`; a time
+/// not in the future is refused (such a key would never work).
+fn expiry(
+    expires_in: Option<chrono::Duration>,
+    expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>> {
+    let at = match (expires_in, expires_at) {
+        (Some(after), _) => Some(
+            now.checked_add_signed(after)
+                .ok_or_else(|| anyhow!("--expires-in is too far in the future"))?,
+        ),
+        (None, at) => at,
+    };
+    if let Some(at) = at
+        && at <= now
+    {
+        bail!(
+            "--expires-at {} is not in the future",
+            hub_kernel::store::format_time(at)
+        );
+    }
+    Ok(at)
+}
+
 fn parse_role(name: &str) -> Result<Role, String> {
     Role::parse(name).ok_or_else(|| format!("unknown role '{name}'; use customer, reviewer, operator or admin"))
 }
@@ -76,10 +131,14 @@ pub fn run(args: KeysArgs) -> Result<ExitCode> {
                 tenant,
                 label,
                 operator,
+                expires_in,
+                expires_at,
                 json,
             } => {
                 let principal = checked_principal(principal, role, tenant)?;
-                create(&store, principal, label, super::cli_actor(operator), json).await
+                let expires_at =
+                    expiry(expires_in, expires_at, chrono::Utc::now())?.map(hub_kernel::store::format_time);
+                create(&store, principal, label, expires_at, super::cli_actor(operator), json).await
             }
             KeysCommand::List { tenant, all, json } => list(&store, tenant.as_deref(), all, json).await,
             KeysCommand::Revoke { id, operator } => {
@@ -108,7 +167,14 @@ fn checked_principal(id: String, role: Role, tenant: Option<String>) -> Result<P
     Ok(Principal { id, role, tenant })
 }
 
-async fn create(store: &Store, principal: Principal, label: String, by: Actor, json: bool) -> Result<ExitCode> {
+async fn create(
+    store: &Store,
+    principal: Principal,
+    label: String,
+    expires_at: Option<String>,
+    by: Actor,
+    json: bool,
+) -> Result<ExitCode> {
     let key = auth::generate_api_key().map_err(|e| anyhow!("the OS random number generator failed: {e}"))?;
     let id = format!("key_{}", uuid::Uuid::now_v7().simple());
     let key_prefix: String = key.chars().take(auth::KEY_PREFIX.len() + 6).collect();
@@ -120,6 +186,7 @@ async fn create(store: &Store, principal: Principal, label: String, by: Actor, j
                 key_sha256: auth::digest_hex(&key),
                 key_prefix: key_prefix.clone(),
                 label,
+                expires_at: expires_at.clone(),
             },
             &by,
         )
@@ -129,11 +196,14 @@ async fn create(store: &Store, principal: Principal, label: String, by: Actor, j
             "{}",
             serde_json::json!({
                 "id": id, "key": key, "principal": principal.id, "role": principal.role,
-                "tenant": principal.tenant, "key_prefix": key_prefix,
+                "tenant": principal.tenant, "key_prefix": key_prefix, "expires_at": expires_at,
             })
         );
     } else {
         println!("created {id} for {} ({})", principal.id, principal.role.as_str());
+        if let Some(at) = &expires_at {
+            println!("expires: {at}");
+        }
         println!("key: {key}");
         println!("Store it now: the hub keeps only its SHA-256 and cannot show it again.");
     }
@@ -153,20 +223,55 @@ async fn list(store: &Store, tenant: Option<&str>, all: bool, json: bool) -> Res
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "{:<34} {:<12} {:<20} {:<9} {:<12} {:<27} STATE",
-        "ID", "PREFIX", "PRINCIPAL", "ROLE", "TENANT", "CREATED"
+        "{:<34} {:<12} {:<20} {:<9} {:<12} {:<27} {:<27} STATE",
+        "ID", "PREFIX", "PRINCIPAL", "ROLE", "TENANT", "CREATED", "EXPIRES"
     );
+    let now = hub_kernel::store::now();
     for key in keys {
+        let state = match (&key.revoked_at, &key.expires_at) {
+            (Some(at), _) => format!("revoked {at}"),
+            (None, Some(at)) if *at <= now => "expired".to_owned(),
+            (None, _) => "active".to_owned(),
+        };
         println!(
-            "{:<34} {:<12} {:<20} {:<9} {:<12} {:<27} {}",
+            "{:<34} {:<12} {:<20} {:<9} {:<12} {:<27} {:<27} {state}",
             key.id,
             key.key_prefix,
             key.principal,
             key.role.as_str(),
             key.tenant.as_deref().unwrap_or("-"),
             key.created_at,
-            key.revoked_at.map_or("active".to_owned(), |at| format!("revoked {at}")),
+            key.expires_at.as_deref().unwrap_or("never"),
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn expiry_is_in_the_future_or_refused() {
+        let now = parse_expires_at("2026-12-04T12:00:00Z").unwrap();
+        assert_eq!(parse_expires_in("30d").unwrap(), chrono::Duration::days(30));
+        assert_eq!(parse_expires_in("90s").unwrap(), chrono::Duration::seconds(90));
+        for bad in ["", "d", "30", "30w", "-1d", "0h", "1.5d"] {
+            assert!(parse_expires_in(bad).is_err(), "{bad}");
+        }
+        let in_a_day = expiry(Some(chrono::Duration::days(1)), None, now).unwrap().unwrap();
+        assert_eq!(hub_kernel::store::format_time(in_a_day), "2026-12-05T12:00:00.000000Z");
+        let at = parse_expires_at("2027-01-31T08:00:00+08:00").unwrap();
+        assert_eq!(expiry(None, Some(at), now).unwrap(), Some(at));
+        assert_eq!(expiry(None, None, now).unwrap(), None);
+        let past = parse_expires_at("2026-12-04T11:59:59Z").unwrap();
+        assert!(
+            expiry(None, Some(past), now)
+                .unwrap_err()
+                .to_string()
+                .contains("not in the future")
+        );
+        assert!(parse_expires_at("tomorrow").is_err());
+    }
 }

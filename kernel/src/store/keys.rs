@@ -5,6 +5,8 @@
 //!   [`Store::create_api_key`]'s caller, and never again.
 //! - A revoked key stops working at its next request: lookups read the
 //!   store every time (no cache to go stale).
+//! - A key past its `expires_at` works no more, from that instant: the
+//!   lookup compares it with the time of the request.
 //! - Creating and revoking a key is recorded in the audit log in the same
 //!   transaction.
 
@@ -25,6 +27,8 @@ pub struct NewApiKey {
     pub key_sha256: String,
     pub key_prefix: String,
     pub label: String,
+    /// Stored form of the time the key stops working ([`super::format_time`]); `None`: never.
+    pub expires_at: Option<String>,
 }
 
 /// A stored key, as lists show it (no digest, no key).
@@ -41,6 +45,8 @@ pub struct ApiKeyRecord {
     pub created_by: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub revoked_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
 }
 
 fn parse_role(name: &str) -> Result<Role, StoreError> {
@@ -52,8 +58,8 @@ impl Store {
         let (mut tx, _guard) = self.begin_write().await?;
         let at = now();
         sqlx::query(
-            "INSERT INTO api_keys (id, principal, role, tenant, key_sha256, key_prefix, label, created_at, created_by) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "INSERT INTO api_keys (id, principal, role, tenant, key_sha256, key_prefix, label, created_at, created_by, \
+             expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(&key.id)
         .bind(&key.principal.id)
@@ -64,6 +70,7 @@ impl Store {
         .bind(&key.label)
         .bind(&at)
         .bind(by.parts().1)
+        .bind(key.expires_at.clone())
         .execute(&mut *tx)
         .await?;
         insert_audit(
@@ -78,6 +85,7 @@ impl Store {
                     "tenant": key.principal.tenant,
                     "key_prefix": key.key_prefix,
                     "label": key.label,
+                    "expires_at": key.expires_at,
                 }),
             },
         )
@@ -118,7 +126,8 @@ impl Store {
     /// Keys, newest first; revoked ones only with `include_revoked`.
     pub async fn api_keys(&self, tenant: Option<&str>, include_revoked: bool) -> Result<Vec<ApiKeyRecord>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, principal, role, tenant, key_prefix, label, created_at, created_by, revoked_at FROM api_keys \
+            "SELECT id, principal, role, tenant, key_prefix, label, created_at, created_by, revoked_at, expires_at \
+             FROM api_keys \
              WHERE ($1 = '' OR tenant = $1) AND ($2 OR revoked_at IS NULL) ORDER BY created_at DESC, id DESC",
         )
         .bind(tenant.unwrap_or_default())
@@ -128,13 +137,16 @@ impl Store {
         rows.iter().map(key_from_row).collect()
     }
 
-    /// The principal of an unrevoked key with this digest.
+    /// The principal of an unrevoked, unexpired key with this digest.
     pub async fn principal_for_key(&self, key_sha256: &str) -> Result<Option<Principal>, StoreError> {
-        let row =
-            sqlx::query("SELECT principal, role, tenant FROM api_keys WHERE key_sha256 = $1 AND revoked_at IS NULL")
-                .bind(key_sha256)
-                .fetch_optional(&self.pool)
-                .await?;
+        let row = sqlx::query(
+            "SELECT principal, role, tenant FROM api_keys WHERE key_sha256 = $1 AND revoked_at IS NULL \
+             AND (expires_at IS NULL OR expires_at > $2)",
+        )
+        .bind(key_sha256)
+        .bind(now())
+        .fetch_optional(&self.pool)
+        .await?;
         let Some(row) = row else { return Ok(None) };
         let tenant: String = row.try_get("tenant")?;
         let role: String = row.try_get("role")?;
@@ -159,5 +171,6 @@ fn key_from_row(row: &AnyRow) -> Result<ApiKeyRecord, StoreError> {
         created_at: row.try_get("created_at")?,
         created_by: row.try_get("created_by")?,
         revoked_at: row.try_get("revoked_at")?,
+        expires_at: row.try_get("expires_at")?,
     })
 }
