@@ -108,6 +108,11 @@ pub async fn run(
         let token = stop.clone();
         background.spawn(async move { replies.run_pollers(token).await });
     }
+    let key_usage = state.key_usage.clone();
+    {
+        let (usage, store, token) = (key_usage.clone(), store.clone(), stop.clone());
+        background.spawn(async move { usage.run(store, token).await });
+    }
     if let Some(worker) = webhook_worker {
         let token = stop.clone();
         background.spawn(async move { worker.run(token).await });
@@ -128,6 +133,10 @@ pub async fn run(
     .await;
     stop.cancel();
     while background.join_next().await.is_some() {}
+    // Uses by requests that finished after the flusher's last flush.
+    if let Err(e) = key_usage.flush(&store).await {
+        tracing::warn!(error = %e, "cannot record when API keys were last used");
+    }
     store.close().await;
     tracing::info!("order hub stopped");
     Ok(served?)

@@ -328,7 +328,7 @@ fn keys_are_created_once_listed_without_the_key_and_revoked() {
     let listed = hub(&["keys", "list", "--database", &db]);
     let text = String::from_utf8(listed.stdout).unwrap();
     assert!(
-        text.contains("EXPIRES") && text.contains("2099-01-31T00:00:00.000000Z"),
+        text.contains("EXPIRES") && text.contains("LAST USED") && text.contains("2099-01-31T00:00:00.000000Z"),
         "{text}"
     );
     let past = hub(&[

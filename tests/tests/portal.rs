@@ -503,6 +503,69 @@ both_backends!(expired_stored_keys_are_nobody, |backend: Backend| async move {
 });
 
 both_backends!(
+    last_use_of_stored_keys_is_written_in_batches,
+    |backend: Backend| async move {
+        let mut usage = None;
+        let hub = TestHub::start_with(backend, 1024 * 1024, |state| {
+            usage = Some(state.key_usage.clone());
+            state
+        })
+        .await;
+        let usage = usage.unwrap();
+        let by = Actor::Staff("cli:test".into());
+        let key = auth::generate_api_key().unwrap();
+        let new_key = |id: &str, key: &str| NewApiKey {
+            id: id.into(),
+            principal: Principal {
+                id: "initech-portal".into(),
+                role: Role::Customer,
+                tenant: Some("initech".into()),
+            },
+            key_sha256: auth::digest_hex(key),
+            key_prefix: key[..10].to_owned(),
+            label: String::new(),
+            expires_at: None,
+        };
+        hub.store.create_api_key(&new_key("key_used", &key), &by).await.unwrap();
+        let idle = auth::generate_api_key().unwrap();
+        hub.store
+            .create_api_key(&new_key("key_idle", &idle), &by)
+            .await
+            .unwrap();
+        let last_used = |keys: Vec<hub_kernel::store::ApiKeyRecord>, id: &str| {
+            keys.into_iter().find(|k| k.id == id).unwrap().last_used_at
+        };
+        let before = hub_kernel::store::now();
+        for _ in 0..5 {
+            assert_eq!(hub.get(&key, "/v1/me").await.0, 200);
+        }
+        // Configured principals are not stored keys: nothing to record.
+        assert_eq!(hub.get(ACME, "/v1/me").await.0, 200);
+        // No write per request: nothing stored before the flush.
+        let keys = hub.store.api_keys(Some("initech"), false).await.unwrap();
+        assert_eq!(last_used(keys, "key_used"), None);
+        assert_eq!(
+            usage.flush(&hub.store).await.unwrap(),
+            1,
+            "one key, however many requests"
+        );
+        let keys = hub.store.api_keys(Some("initech"), false).await.unwrap();
+        let at = last_used(keys.clone(), "key_used").expect("set by the flush");
+        assert!(at >= before && at <= hub_kernel::store::now(), "{at}");
+        assert_eq!(last_used(keys, "key_idle"), None);
+        assert_eq!(usage.flush(&hub.store).await.unwrap(), 0, "a flush empties the batch");
+        // Never backwards: an older use (another node's, late) does not win.
+        hub.store
+            .record_key_uses(&[("key_used".into(), "2000-01-01T00:00:00.000000Z".into())])
+            .await
+            .unwrap();
+        let keys = hub.store.api_keys(Some("initech"), false).await.unwrap();
+        assert_eq!(last_used(keys, "key_used"), Some(at));
+        hub.stop().await;
+    }
+);
+
+both_backends!(
     auth_failures_do_not_reveal_whether_an_order_exists,
     |backend: Backend| async move {
         let hub = TestHub::start(backend).await;

@@ -32,13 +32,15 @@ impl FromRequestParts<AppState> for Caller {
         }
         let stored = state
             .store
-            .principal_for_key(&crate::auth::digest_hex(key))
+            .api_key_for(&crate::auth::digest_hex(key))
             .await
             .map_err(|e| {
                 tracing::error!(error = %e, "cannot look up an API key");
                 ApiProblem::internal()
             })?;
-        stored.map(Caller).ok_or_else(ApiProblem::unauthorized)
+        let (id, principal) = stored.ok_or_else(ApiProblem::unauthorized)?;
+        state.key_usage.record(&id);
+        Ok(Caller(principal))
     }
 }
 

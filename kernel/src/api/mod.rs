@@ -51,6 +51,7 @@ mod console;
 mod cursor;
 mod dispatch;
 mod extract;
+pub mod key_usage;
 mod lines;
 mod me;
 mod openapi;
@@ -113,6 +114,8 @@ pub struct AppState {
     pub console: bool,
     /// Per-principal intake rate (`[rate_limits]`); `None`: no limit.
     pub intake_limit: Option<Arc<rate_limit::RateLimiter>>,
+    /// Stored keys' uses, written in batches (`last_used_at`).
+    pub key_usage: Arc<key_usage::KeyUsage>,
 }
 
 impl AppState {
@@ -132,6 +135,7 @@ impl AppState {
             metrics: None,
             console: true,
             intake_limit: None,
+            key_usage: Arc::default(),
         }
     }
 

@@ -223,8 +223,8 @@ async fn list(store: &Store, tenant: Option<&str>, all: bool, json: bool) -> Res
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "{:<34} {:<12} {:<20} {:<9} {:<12} {:<27} {:<27} STATE",
-        "ID", "PREFIX", "PRINCIPAL", "ROLE", "TENANT", "CREATED", "EXPIRES"
+        "{:<34} {:<12} {:<20} {:<9} {:<12} {:<27} {:<27} {:<27} STATE",
+        "ID", "PREFIX", "PRINCIPAL", "ROLE", "TENANT", "CREATED", "EXPIRES", "LAST USED"
     );
     let now = hub_kernel::store::now();
     for key in keys {
@@ -234,7 +234,7 @@ async fn list(store: &Store, tenant: Option<&str>, all: bool, json: bool) -> Res
             (None, _) => "active".to_owned(),
         };
         println!(
-            "{:<34} {:<12} {:<20} {:<9} {:<12} {:<27} {:<27} {state}",
+            "{:<34} {:<12} {:<20} {:<9} {:<12} {:<27} {:<27} {:<27} {state}",
             key.id,
             key.key_prefix,
             key.principal,
@@ -242,6 +242,7 @@ async fn list(store: &Store, tenant: Option<&str>, all: bool, json: bool) -> Res
             key.tenant.as_deref().unwrap_or("-"),
             key.created_at,
             key.expires_at.as_deref().unwrap_or("never"),
+            key.last_used_at.as_deref().unwrap_or("never"),
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -47,6 +47,9 @@ pub struct ApiKeyRecord {
     pub revoked_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<String>,
+    /// Written in batches (see `api::key_usage`), so it may lag a few seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_used_at: Option<String>,
 }
 
 fn parse_role(name: &str) -> Result<Role, StoreError> {
@@ -126,8 +129,8 @@ impl Store {
     /// Keys, newest first; revoked ones only with `include_revoked`.
     pub async fn api_keys(&self, tenant: Option<&str>, include_revoked: bool) -> Result<Vec<ApiKeyRecord>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, principal, role, tenant, key_prefix, label, created_at, created_by, revoked_at, expires_at \
-             FROM api_keys \
+            "SELECT id, principal, role, tenant, key_prefix, label, created_at, created_by, revoked_at, expires_at, \
+             last_used_at FROM api_keys \
              WHERE ($1 = '' OR tenant = $1) AND ($2 OR revoked_at IS NULL) ORDER BY created_at DESC, id DESC",
         )
         .bind(tenant.unwrap_or_default())
@@ -139,8 +142,13 @@ impl Store {
 
     /// The principal of an unrevoked, unexpired key with this digest.
     pub async fn principal_for_key(&self, key_sha256: &str) -> Result<Option<Principal>, StoreError> {
+        Ok(self.api_key_for(key_sha256).await?.map(|(_, principal)| principal))
+    }
+
+    /// The id and principal of an unrevoked, unexpired key with this digest.
+    pub async fn api_key_for(&self, key_sha256: &str) -> Result<Option<(String, Principal)>, StoreError> {
         let row = sqlx::query(
-            "SELECT principal, role, tenant FROM api_keys WHERE key_sha256 = $1 AND revoked_at IS NULL \
+            "SELECT id, principal, role, tenant FROM api_keys WHERE key_sha256 = $1 AND revoked_at IS NULL \
              AND (expires_at IS NULL OR expires_at > $2)",
         )
         .bind(key_sha256)
@@ -150,11 +158,30 @@ impl Store {
         let Some(row) = row else { return Ok(None) };
         let tenant: String = row.try_get("tenant")?;
         let role: String = row.try_get("role")?;
-        Ok(Some(Principal {
-            id: row.try_get("principal")?,
-            role: parse_role(&role)?,
-            tenant: (!tenant.is_empty()).then_some(tenant),
-        }))
+        Ok(Some((
+            row.try_get("id")?,
+            Principal {
+                id: row.try_get("principal")?,
+                role: parse_role(&role)?,
+                tenant: (!tenant.is_empty()).then_some(tenant),
+            },
+        )))
+    }
+
+    /// Sets `last_used_at` of each `(key id, time)`, never backwards.
+    pub async fn record_key_uses(&self, uses: &[(String, String)]) -> Result<(), StoreError> {
+        let (mut tx, _guard) = self.begin_write().await?;
+        for (id, at) in uses {
+            sqlx::query(
+                "UPDATE api_keys SET last_used_at = $1 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $1)",
+            )
+            .bind(at)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 }
 
@@ -172,5 +199,6 @@ fn key_from_row(row: &AnyRow) -> Result<ApiKeyRecord, StoreError> {
         created_by: row.try_get("created_by")?,
         revoked_at: row.try_get("revoked_at")?,
         expires_at: row.try_get("expires_at")?,
+        last_used_at: row.try_get("last_used_at")?,
     })
 }
