@@ -220,11 +220,8 @@ fn routes_explain_names_the_matching_rule_and_why_others_did_not() {
 #[test]
 fn keys_are_created_once_listed_without_the_key_and_revoked() {
     let db = format!("sqlite:{}", temp_dir("keys").join("hub.db").display());
-    let created = hub(&[
-        "keys",
-        "create",
-        "--database",
-        &db,
+    let create_key = |args: &[&str]| hub(&[&["keys", "create", "--database", db.as_str()], args].concat());
+    let created = create_key(&[
         "--principal",
         "initech-portal",
         "--role",
@@ -285,37 +282,15 @@ fn keys_are_created_once_listed_without_the_key_and_revoked() {
     assert!(String::from_utf8(listed.stdout).unwrap().contains("revoked"));
 
     // Mistakes are refused with the reason.
-    let no_tenant = hub(&[
-        "keys",
-        "create",
-        "--database",
-        &db,
-        "--principal",
-        "x",
-        "--role",
-        "customer",
-    ]);
+    let no_tenant = create_key(&["--principal", "x", "--role", "customer"]);
     assert_eq!(no_tenant.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&no_tenant.stderr).contains("needs --tenant"));
-    let bad_role = hub(&[
-        "keys",
-        "create",
-        "--database",
-        &db,
-        "--principal",
-        "x",
-        "--role",
-        "root",
-    ]);
+    let bad_role = create_key(&["--principal", "x", "--role", "root"]);
     assert!(!bad_role.status.success());
     assert!(String::from_utf8_lossy(&bad_role.stderr).contains("unknown role 'root'"));
 
     // Expiry: shown by lists; a time in the past is refused.
-    let expiring = hub(&[
-        "keys",
-        "create",
-        "--database",
-        &db,
+    let expiring = create_key(&[
         "--principal",
         "ops-bot",
         "--role",
@@ -331,11 +306,7 @@ fn keys_are_created_once_listed_without_the_key_and_revoked() {
         text.contains("EXPIRES") && text.contains("LAST USED") && text.contains("2099-01-31T00:00:00.000000Z"),
         "{text}"
     );
-    let past = hub(&[
-        "keys",
-        "create",
-        "--database",
-        &db,
+    let past = create_key(&[
         "--principal",
         "x",
         "--role",
@@ -345,11 +316,7 @@ fn keys_are_created_once_listed_without_the_key_and_revoked() {
     ]);
     assert!(!past.status.success());
     assert!(String::from_utf8_lossy(&past.stderr).contains("not in the future"));
-    let both = hub(&[
-        "keys",
-        "create",
-        "--database",
-        &db,
+    let both = create_key(&[
         "--principal",
         "x",
         "--role",

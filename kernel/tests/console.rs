@@ -8,14 +8,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is a panic
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use hub_kernel::api::{self, AppState};
-use hub_kernel::auth::Authenticator;
 use hub_kernel::config::HubConfig;
-use hub_kernel::schema::SchemaRegistry;
-use hub_kernel::store::Store;
-use tokio::sync::oneshot;
+use support::api_server::ApiServer;
+
+mod support;
 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; \
     connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
@@ -35,46 +32,13 @@ fn console_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("console")
 }
 
-struct Hub {
-    base: String,
-    addr: std::net::SocketAddr,
-    client: reqwest::Client,
-    store: Store,
-    shutdown: Option<oneshot::Sender<()>>,
-    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+/// The API with or without the console, as `[console]` of `config_text` says.
+async fn start(config_text: &str) -> ApiServer {
+    let config = HubConfig::parse(config_text, "test").unwrap();
+    ApiServer::start(config.console.enabled).await
 }
 
-impl Hub {
-    /// The API of `config_text` (over the embedded default's principals) on
-    /// a fresh SQLite file, on a loopback socket.
-    async fn start(config_text: &str) -> Hub {
-        let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-        let schemas = SchemaRegistry::load_dir(&repo.join("schemas")).unwrap_or_else(|e| panic!("{e}"));
-        let config = HubConfig::parse(config_text, "test").unwrap();
-        let principals = HubConfig::load(None).unwrap().principals;
-        let dir = std::env::temp_dir().join("order-hub-tests");
-        std::fs::create_dir_all(&dir).unwrap();
-        let db = dir.join(format!("console_{}.db", uuid::Uuid::now_v7().simple()));
-        let store = Store::connect(&format!("sqlite:{}", db.display())).await.unwrap();
-        let auth = Authenticator::from_config(&principals).unwrap();
-        let state =
-            AppState::new(Arc::new(schemas), store.clone(), auth, 1024 * 1024).with_console(config.console.enabled);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (tx, rx) = oneshot::channel::<()>();
-        let server = tokio::spawn(api::serve(listener, state, async {
-            let _ = rx.await;
-        }));
-        Hub {
-            base: format!("http://{addr}"),
-            addr,
-            client: reqwest::Client::new(),
-            store,
-            shutdown: Some(tx),
-            server: Some(server),
-        }
-    }
-
+impl ApiServer {
     async fn get(&self, path: &str) -> reqwest::Response {
         self.client.get(format!("{}{path}", self.base)).send().await.unwrap()
     }
@@ -102,16 +66,6 @@ impl Hub {
             .and_then(|code| code.parse().ok())
             .unwrap_or_else(|| panic!("no status line in {answer:?}"));
         (status, answer)
-    }
-
-    async fn stop(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(server) = self.server.take() {
-            server.await.unwrap().unwrap();
-        }
-        self.store.close().await;
     }
 }
 
@@ -157,7 +111,7 @@ fn expected_type(name: &str) -> &'static str {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn index_is_html_with_the_console_headers() {
-    let hub = Hub::start("").await;
+    let hub = start("").await;
     let response = hub.get("/").await;
     assert_eq!(response.status(), 200);
     assert_eq!(header(&response, "content-type"), "text/html; charset=utf-8");
@@ -175,7 +129,7 @@ async fn index_is_html_with_the_console_headers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_asset_is_served_with_its_media_type() {
-    let hub = Hub::start("").await;
+    let hub = start("").await;
     let mut assets = Vec::new();
     files_under(&console_dir().join("assets"), "", &mut assets);
     assert!(
@@ -208,7 +162,7 @@ async fn every_asset_is_served_with_its_media_type() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn etags_answer_304_while_the_file_is_unchanged() {
-    let hub = Hub::start("").await;
+    let hub = start("").await;
     let mut assets = Vec::new();
     files_under(&console_dir().join("assets"), "", &mut assets);
     for path in ["/".to_owned(), format!("/assets/{}", assets[0])] {
@@ -244,7 +198,7 @@ async fn etags_answer_304_while_the_file_is_unchanged() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_outside_the_console_folder_is_reachable() {
-    let hub = Hub::start("").await;
+    let hub = start("").await;
     let cargo_toml = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml")).unwrap();
     let index = std::fs::read_to_string(console_dir().join("index.html")).unwrap();
     for target in [
@@ -285,7 +239,7 @@ async fn nothing_outside_the_console_folder_is_reachable() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_answers_are_not_sniffed_or_framed() {
-    let hub = Hub::start("").await;
+    let hub = start("").await;
     for path in [
         "/healthz",
         "/v1/openapi.json",
@@ -301,7 +255,7 @@ async fn api_answers_are_not_sniffed_or_framed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_disabled_console_leaves_only_the_api() {
-    let hub = Hub::start("[console]\nenabled = false\n").await;
+    let hub = start("[console]\nenabled = false\n").await;
     for path in ["/", "/assets/app.js"] {
         let response = hub.get(path).await;
         assert_eq!(response.status(), 404, "{path}");

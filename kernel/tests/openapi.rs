@@ -12,16 +12,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is a panic
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
-use std::sync::Arc;
 
-use hub_kernel::api::{self, AppState};
-use hub_kernel::auth::Authenticator;
-use hub_kernel::config::HubConfig;
-use hub_kernel::schema::SchemaRegistry;
-use hub_kernel::store::Store;
 use serde_json::Value;
-use tokio::sync::oneshot;
+use support::api_server::ApiServer;
+
+mod support;
 
 /// Every route the API serves (method, path as the document spells it):
 /// the route table of `api/mod.rs`.
@@ -84,42 +79,7 @@ const NO_CLIENT_ERRORS: &[&str] = &["/healthz", "/readyz", "/v1/openapi.json"];
 /// The methods the document may use; paths are probed with all of them.
 const METHODS: &[&str] = &["get", "put", "post", "delete", "patch"];
 
-struct Hub {
-    base: String,
-    client: reqwest::Client,
-    store: Store,
-    shutdown: Option<oneshot::Sender<()>>,
-    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
-}
-
-impl Hub {
-    /// The API of the embedded default configuration on a fresh SQLite
-    /// file, on a loopback socket (as `tests/tests/common` starts it).
-    async fn start() -> Hub {
-        let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-        let schemas = SchemaRegistry::load_dir(&repo.join("schemas")).unwrap_or_else(|e| panic!("{e}"));
-        let config = HubConfig::load(None).unwrap();
-        let dir = std::env::temp_dir().join("order-hub-tests");
-        std::fs::create_dir_all(&dir).unwrap();
-        let db = dir.join(format!("openapi_{}.db", uuid::Uuid::now_v7().simple()));
-        let store = Store::connect(&format!("sqlite:{}", db.display())).await.unwrap();
-        let auth = Authenticator::from_config(&config.principals).unwrap();
-        let state = AppState::new(Arc::new(schemas), store.clone(), auth, 1024 * 1024);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let (tx, rx) = oneshot::channel::<()>();
-        let server = tokio::spawn(api::serve(listener, state, async {
-            let _ = rx.await;
-        }));
-        Hub {
-            base,
-            client: reqwest::Client::new(),
-            store,
-            shutdown: Some(tx),
-            server: Some(server),
-        }
-    }
-
+impl ApiServer {
     /// `method path` without credentials: status and body (JSON if it is).
     async fn call(&self, method: &str, path: &str) -> (u16, Value) {
         let method = reqwest::Method::from_bytes(method.to_ascii_uppercase().as_bytes()).unwrap();
@@ -145,16 +105,6 @@ impl Hub {
         let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
         assert!(content_type.starts_with("application/json"), "{content_type}");
         serde_json::from_str(&response.text().await.unwrap()).expect("the document is JSON")
-    }
-
-    async fn stop(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(server) = self.server.take() {
-            server.await.unwrap().unwrap();
-        }
-        self.store.close().await;
     }
 }
 
@@ -210,7 +160,7 @@ fn resolve<'a>(document: &'a Value, value: &'a Value) -> &'a Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn document_is_openapi_3_1_and_public() {
-    let hub = Hub::start().await;
+    let hub = ApiServer::start(true).await;
     let document = hub.document().await;
     assert_eq!(document["openapi"], "3.1.0");
     assert_eq!(document["info"]["title"], "Order Hub API");
@@ -226,7 +176,7 @@ async fn document_is_openapi_3_1_and_public() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_documented_route_exists_and_answers_as_documented() {
-    let hub = Hub::start().await;
+    let hub = ApiServer::start(true).await;
     let document = hub.document().await;
     let operations = operations(&document);
     assert!(!operations.is_empty());
@@ -249,7 +199,7 @@ async fn every_documented_route_exists_and_answers_as_documented() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn documented_paths_take_no_undocumented_method() {
-    let hub = Hub::start().await;
+    let hub = ApiServer::start(true).await;
     let document = hub.document().await;
     for (path, item) in document["paths"].as_object().unwrap() {
         for method in METHODS.iter().filter(|m| item.get(**m).is_none()) {
@@ -267,7 +217,7 @@ async fn documented_paths_take_no_undocumented_method() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn document_lists_exactly_the_served_routes() {
-    let hub = Hub::start().await;
+    let hub = ApiServer::start(true).await;
     let document = hub.document().await;
     let documented: BTreeSet<(String, String)> = operations(&document)
         .into_iter()
@@ -290,7 +240,7 @@ async fn document_lists_exactly_the_served_routes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operations_declare_security_and_problem_responses() {
-    let hub = Hub::start().await;
+    let hub = ApiServer::start(true).await;
     let document = hub.document().await;
     let schemes = document["components"]["securitySchemes"].as_object().unwrap();
     for (path, method, operation) in operations(&document) {
@@ -360,7 +310,7 @@ async fn every_reference_resolves() {
             _ => {}
         }
     }
-    let hub = Hub::start().await;
+    let hub = ApiServer::start(true).await;
     let document = hub.document().await;
     let mut references = Vec::new();
     walk(&document, &mut references);
@@ -376,7 +326,7 @@ async fn every_reference_resolves() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn console_files_are_served_but_not_documented() {
-    let hub = Hub::start().await;
+    let hub = ApiServer::start(true).await;
     let document = hub.document().await;
     let paths = document["paths"].as_object().unwrap();
     for (method, route) in NOT_API {

@@ -452,10 +452,9 @@ both_backends!(stored_api_keys_work_until_revoked, |backend: Backend| async move
     hub.stop().await;
 });
 
-both_backends!(expired_stored_keys_are_nobody, |backend: Backend| async move {
-    let hub = TestHub::start(backend).await;
-    let by = Actor::Staff("cli:test".into());
-    let new_key = |id: &str, key: &str, expires_at: Option<String>| NewApiKey {
+/// A stored key of the initech customer, as `hub keys create` makes one.
+fn initech_key(id: &str, key: &str, expires_at: Option<String>) -> NewApiKey {
+    NewApiKey {
         id: id.into(),
         principal: Principal {
             id: "initech-portal".into(),
@@ -466,7 +465,13 @@ both_backends!(expired_stored_keys_are_nobody, |backend: Backend| async move {
         key_prefix: key[..10].to_owned(),
         label: String::new(),
         expires_at,
-    };
+    }
+}
+
+both_backends!(expired_stored_keys_are_nobody, |backend: Backend| async move {
+    let hub = TestHub::start(backend).await;
+    let by = Actor::Staff("cli:test".into());
+    let new_key = initech_key;
     let (expired, valid) = (auth::generate_api_key().unwrap(), auth::generate_api_key().unwrap());
     // `hub keys create` refuses a time in the past; the store takes it as given.
     let past = hub_kernel::store::format_time(chrono::Utc::now() - chrono::Duration::seconds(1));
@@ -514,18 +519,7 @@ both_backends!(
         let usage = usage.unwrap();
         let by = Actor::Staff("cli:test".into());
         let key = auth::generate_api_key().unwrap();
-        let new_key = |id: &str, key: &str| NewApiKey {
-            id: id.into(),
-            principal: Principal {
-                id: "initech-portal".into(),
-                role: Role::Customer,
-                tenant: Some("initech".into()),
-            },
-            key_sha256: auth::digest_hex(key),
-            key_prefix: key[..10].to_owned(),
-            label: String::new(),
-            expires_at: None,
-        };
+        let new_key = |id: &str, key: &str| initech_key(id, key, None);
         hub.store.create_api_key(&new_key("key_used", &key), &by).await.unwrap();
         let idle = auth::generate_api_key().unwrap();
         hub.store

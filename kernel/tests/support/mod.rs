@@ -41,5 +41,6 @@ where
     }
 }
 
+pub mod api_server;
 pub mod hub_process;
 pub mod ops;
