@@ -171,3 +171,13 @@ async function readFrames(body, onFrame) {
     }
   }
 }
+
+/**
+ * Who `key` belongs to (`GET /v1/me`), with what the console lets the role
+ * do: `may.subscribe` — customers manage their own webhooks, operators all.
+ */
+export async function whoAmI(key = storedKey()) {
+  const me = await get("/v1/me", { key });
+  me.may = { ...me.may, subscribe: me.role === "customer" || me.may.operate };
+  return me;
+}

@@ -57,13 +57,6 @@ let session = null;
 let stopView = null;
 let navigations = 0;
 
-async function whoAmI() {
-  const me = await api.get("/v1/me");
-  // A customer may subscribe to its own tenant's events; operators manage all.
-  me.may = { ...me.may, subscribe: me.role === "customer" || me.may.operate };
-  return me;
-}
-
 function renderShell() {
   const nav = document.getElementById("nav");
   const who = document.getElementById("whoami");
@@ -107,7 +100,7 @@ async function route() {
 
   if (!session && api.storedKey()) {
     try {
-      session = await whoAmI();
+      session = await api.whoAmI();
     } catch {
       api.forgetKey();
       session = null;

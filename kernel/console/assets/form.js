@@ -20,15 +20,14 @@ const UNITS = {
 };
 const UNIT_SHOWN = { m3: "m³", ft3: "ft³" };
 
-/** Follows a local `$ref` (`#/$defs/party`); the referring node's own keywords win. */
-function resolve(root, node) {
+/**
+ * Follows a local `$ref` (`#/$defs/party`) of the schema `root`; the
+ * referring node's own keywords (title, description) win. `{}` for no node.
+ */
+export function resolveSchema(root, node) {
   if (!node || typeof node.$ref !== "string" || !node.$ref.startsWith("#/")) return node ?? {};
-  let target = root;
-  for (const token of node.$ref.slice(2).split("/")) {
-    target = target?.[token.replace(/~1/g, "/").replace(/~0/g, "~")];
-  }
   const { $ref, ...own } = node;
-  return { ...resolve(root, target), ...own };
+  return { ...resolveSchema(root, valueAt(root, $ref.slice(1))), ...own };
 }
 
 export function pointerPush(base, token) {
@@ -73,7 +72,7 @@ export class SchemaForm {
   // ---- building ----
 
   field(node, pointer, name, required, initial) {
-    node = resolve(this.root, node);
+    node = resolveSchema(this.root, node);
     if (node.type === "object" && node.properties) {
       const legendId = uid("legend");
       const box = h(
@@ -94,7 +93,7 @@ export class SchemaForm {
   }
 
   objectFields(node, pointer, initial, isRoot = false) {
-    node = resolve(this.root, node);
+    node = resolveSchema(this.root, node);
     const required = new Set(node.required ?? []);
     const box = isRoot ? h("div", { class: "form-root", dataset: { pointer: "" } }, this.groupError("")) : h("div", { class: "fields" });
     if (isRoot) this.groups.set("", box);
@@ -105,7 +104,7 @@ export class SchemaForm {
   }
 
   arrayField(node, pointer, name, required, initial) {
-    const itemNode = resolve(this.root, node.items);
+    const itemNode = resolveSchema(this.root, node.items);
     const legendId = uid("legend");
     const list = h("ol", { class: "items" });
     const box = h(

@@ -8,6 +8,7 @@ import * as api from "../api.js";
 import { h, replace, when, announce } from "../dom.js";
 import { t, schemaText, eventText } from "../i18n.js";
 import { statusBadge, timelineItem, FINANCE_KINDS, schemaOf, problemList } from "../ui.js";
+import { resolveSchema } from "../form.js";
 
 export async function page(main, { args: [id] }, me) {
   const order = await api.get(`/v1/orders/${encodeURIComponent(id)}`);
@@ -104,7 +105,7 @@ export async function page(main, { args: [id] }, me) {
 
 /** The normalized order as nested definition lists, labelled with the schema's titles. */
 export function renderValue(value, node, root) {
-  node = resolveRef(root, node);
+  node = resolveSchema(root, node);
   if (Array.isArray(value)) {
     return h("ol", { class: "value-list" }, value.map((item) => h("li", {}, renderValue(item, node?.items, root))));
   }
@@ -116,18 +117,10 @@ export function renderValue(value, node, root) {
       "dl",
       { class: "value-map" },
       keys.map((key) => [key, value[key]]).map(([key, inner]) => {
-        const child = resolveRef(root, node?.properties?.[key]);
+        const child = resolveSchema(root, node?.properties?.[key]);
         return [h("dt", {}, (child && schemaText(child, "title")) || key), h("dd", {}, renderValue(inner, child, root))];
       }),
     );
   }
   return String(value);
-}
-
-function resolveRef(root, node) {
-  if (!node || !root || typeof node.$ref !== "string" || !node.$ref.startsWith("#/")) return node;
-  let target = root;
-  for (const token of node.$ref.slice(2).split("/")) target = target?.[token];
-  const { $ref, ...own } = node;
-  return { ...target, ...own };
 }

@@ -8,7 +8,7 @@
 import * as api from "../api.js";
 import { h, replace, when, announce } from "../dom.js";
 import { t, schemaText } from "../i18n.js";
-import { SchemaForm, valueAt } from "../form.js";
+import { SchemaForm, resolveSchema } from "../form.js";
 import { notice, problemList, schemaOf, lineTitle, lineSelect, afterMount } from "../ui.js";
 
 export async function queue(main, { params }) {
@@ -273,23 +273,16 @@ export function edited(original, typed, schema) {
 }
 
 function overlay(original, typed, node, root) {
-  node = resolveRef(root, node);
+  node = resolveSchema(root, node);
   if (!node?.properties || typeof original !== "object" || original === null || Array.isArray(original)) return typed;
   const out = { ...original };
   for (const [key, child] of Object.entries(node.properties)) {
-    const resolved = resolveRef(root, child);
+    const resolved = resolveSchema(root, child);
     if (typed?.[key] === undefined) delete out[key];
     else if (resolved?.type === "object" && resolved.properties) out[key] = overlay(original[key] ?? {}, typed[key], resolved, root);
     else out[key] = typed[key];
   }
   return out;
-}
-
-function resolveRef(root, node) {
-  if (!node || typeof node.$ref !== "string" || !node.$ref.startsWith("#/")) return node;
-  const target = valueAt(root, node.$ref.slice(1));
-  const { $ref, ...own } = node;
-  return { ...target, ...own };
 }
 
 /** RFC 7396: the patch that turns `from` into `to` (arrays are replaced whole). */

@@ -42,10 +42,9 @@ export async function render(main, { onSignedIn }) {
     }
     button.disabled = true;
     try {
-      const me = await api.get("/v1/me", { key });
+      const me = await api.whoAmI(key);
       api.storeKey(key);
       sessionStorage.removeItem("order-hub.signin-message");
-      me.may = { ...me.may, subscribe: me.role === "customer" || me.may.operate };
       await onSignedIn(me);
     } catch (failure) {
       error.hidden = false;
